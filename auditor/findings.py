@@ -1,0 +1,110 @@
+"""Types shared by every stage: a Finding is one check's verdict about one subject, with its evidence.
+
+The audit document (`Audit`) is the public JSON contract described in CHECKS.md; its JSON Schema is
+generated from these models and shipped as `auditor/data/audit.schema.json`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_ID = "auditor.audit/1"
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    INFO = "info"
+    ERROR = "error"  # the probe could not finish; the reason is in `summary`
+    SKIP = "skip"  # not applicable
+
+
+class Finding(BaseModel):
+    """One check about one subject. `value` follows the table in CHECKS.md for its `id`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    subject: str
+    target: str | None = None
+    status: Status
+    value: Any = None
+    summary: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+def error(check_id: str, subject: str, reason: str, target: str | None = None, **evidence: Any) -> Finding:
+    """A finding for a probe that could not finish: never a pass, the reason in the summary."""
+    return Finding(
+        id=check_id, subject=subject, target=target, status=Status.ERROR, value=None,
+        summary=reason, evidence=dict(evidence),
+    )
+
+
+class CriterionResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    points: float
+    max: float
+    status: str  # met | partial | not_met | not_verified | not_applicable
+    reason: str | None = None  # one line for every point lost
+    checks: list[str] = Field(default_factory=list)  # the check ids the criterion read
+
+
+class Score(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str
+    value: float = Field(ge=0, le=100)
+    grade: str = Field(pattern=r"^(A\+|A|B|C|D|E|F)$")
+    blockers: list[str] = Field(default_factory=list)
+    criteria: list[CriterionResult] = Field(default_factory=list)
+
+
+class ProviderResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    kind: str
+    score: Score | None = None
+    checks: list[Finding] = Field(default_factory=list)
+
+
+class Vantage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolver: str
+    host: str
+    lab: bool = False
+
+
+class Audit(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: str = Field(default=SCHEMA_ID, alias="schema")
+    audit_id: str
+    started_at: str
+    finished_at: str | None = None
+    complete: bool = False
+    tool_version: str
+    profile: str
+    vantage: Vantage
+    providers: list[ProviderResult] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+
+# Worst first: a definite failure outranks "could not verify", which outranks any success.
+_SEVERITY = {Status.FAIL: 5, Status.ERROR: 4, Status.WARN: 3, Status.INFO: 2, Status.PASS: 1, Status.SKIP: 0}
+
+
+def worst(statuses: list[Status]) -> Status:
+    """Worst-of across a provider's servers or a host's addresses; SKIP when there is nothing."""
+    return max(statuses, key=_SEVERITY.__getitem__, default=Status.SKIP)

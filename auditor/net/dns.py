@@ -1,0 +1,173 @@
+"""DNS through the configured resolver only: UDP with TCP fallback, DO/CD bits, hard timeouts, raw answers kept.
+
+Every lookup of the program goes through `Resolver`, so a DPO can pin the resolver, the lab can stand in for
+the Internet, and the raw wire answer can be kept as evidence. Resolver failures (timeout, SERVFAIL, REFUSED)
+raise `DnsError`; they are never turned into "no record".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+from dataclasses import dataclass, field
+
+import dns.asyncquery
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from auditor.errors import NetworkUnavailable
+
+MAX_CNAME_HOPS = 8
+EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: avoids fragmentation, TCP takes the rest
+
+
+class DnsError(Exception):
+    """The resolver could not give an answer (timeout, SERVFAIL, REFUSED, malformed reply, CNAME loop)."""
+
+    def __init__(self, name: str, rdtype: str, reason: str) -> None:
+        self.name, self.rdtype, self.reason = name, rdtype, reason
+        super().__init__(f"DNS {rdtype} {name}: {reason}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The outcome of one lookup: records (after following CNAMEs), or a proven absence."""
+
+    name: str
+    rdtype: str
+    rcode: str  # NOERROR | NXDOMAIN
+    records: list[str]  # presentation format of the final RRset
+    canonical: str  # the name the records belong to after the CNAME chain
+    cnames: list[str] = field(default_factory=list)  # the CNAME chain, in order
+    ad: bool = False  # the resolver said it validated the answer (informational: we validate ourselves)
+    raw: str = ""  # base64 wire format of the last response, for evidence
+    ttl: int | None = None
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.records)
+
+    def evidence(self) -> dict[str, object]:
+        return {"query": f"{self.name} {self.rdtype}", "rcode": self.rcode, "records": self.records,
+                "cnames": self.cnames, "ad": self.ad, "wire_b64": self.raw}
+
+
+def system_nameserver() -> tuple[str, int]:
+    """The first nameserver of the system configuration (/etc/resolv.conf)."""
+    try:
+        conf = dns.resolver.Resolver(configure=True)
+    except (dns.resolver.NoResolverConfiguration, OSError) as exc:
+        raise NetworkUnavailable(f"no DNS resolver configured on this system ({exc}); pass --resolver IP") from exc
+    if not conf.nameservers:
+        raise NetworkUnavailable("no DNS resolver configured on this system; pass --resolver IP")
+    return str(conf.nameservers[0]), int(conf.port)
+
+
+class Resolver:
+    """A stub resolver with one explicit upstream, a per-run cache and per-query deadlines."""
+
+    def __init__(self, nameserver: tuple[str, int] | None, timeout: float = 5.0, attempts: int = 2) -> None:
+        self.nameserver = nameserver or system_nameserver()
+        self.timeout = timeout
+        self.attempts = attempts
+        self._cache: dict[tuple[str, str, bool], asyncio.Future[dns.message.Message]] = {}
+
+    @property
+    def address(self) -> str:
+        host, port = self.nameserver
+        return f"{host}:{port}" if port != 53 else host
+
+    async def query(self, name: str | dns.name.Name, rdtype: str, *, dnssec: bool = False) -> dns.message.Message:
+        """One query, deduplicated per run: concurrent callers of the same question share one answer."""
+        qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
+        key = (qname.to_text().lower(), rdtype.upper(), dnssec)
+        fut = self._cache.get(key)
+        if fut is None:
+            fut = asyncio.ensure_future(self._query(qname, rdtype.upper(), dnssec))
+            self._cache[key] = fut
+        try:
+            return await asyncio.shield(fut)
+        except DnsError:
+            self._cache.pop(key, None)  # errors are not cached: a later probe may retry
+            raise
+
+    async def _query(self, qname: dns.name.Name, rdtype: str, dnssec: bool) -> dns.message.Message:
+        request = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=dnssec)
+        if dnssec:
+            request.flags |= dns.flags.CD  # get bogus data back too: we validate it ourselves
+        host, port = self.nameserver
+        label = qname.to_text()
+        last = "no answer"
+        for _ in range(self.attempts):
+            try:
+                response = await dns.asyncquery.udp(request, host, port=port, timeout=self.timeout,
+                                                    ignore_unexpected=True)
+                if response.flags & dns.flags.TC:
+                    response = await dns.asyncquery.tcp(request, host, port=port, timeout=self.timeout)
+            except dns.exception.Timeout:
+                last = f"timeout after {self.timeout:g}s from {self.address}"
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+                    raise NetworkUnavailable(f"network unreachable: cannot reach the DNS resolver {self.address} "
+                                             f"({exc.strerror})") from exc
+                last = f"{exc.strerror or exc} ({self.address})"
+                continue
+            except dns.exception.DNSException as exc:  # malformed reply: hostile or broken server
+                raise DnsError(label, rdtype, f"malformed answer from {self.address}: {exc}") from exc
+            rcode = response.rcode()
+            if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                raise DnsError(label, rdtype, f"{dns.rcode.to_text(rcode)} from {self.address}")
+            return response
+        raise DnsError(label, rdtype, last)
+
+    async def resolve(self, name: str, rdtype: str, *, dnssec: bool = False) -> Answer:
+        """Records of `rdtype` at `name`, following CNAMEs (bounded); NXDOMAIN/NODATA give an empty Answer."""
+        current = dns.name.from_text(name)
+        target_type = dns.rdatatype.from_text(rdtype)
+        cnames: list[str] = []
+        seen = {current}
+        for _ in range(MAX_CNAME_HOPS + 1):
+            asked = current
+            response = await self.query(asked, rdtype, dnssec=dnssec)
+            raw = base64.b64encode(response.to_wire()).decode()
+            ad = bool(response.flags & dns.flags.AD)
+            rcode = dns.rcode.to_text(response.rcode())
+            # Follow the chain inside this response first (resolvers usually return it whole).
+            while True:
+                rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, target_type)
+                if rrset is not None:
+                    return Answer(name, rdtype, "NOERROR", sorted(r.to_text() for r in rrset),
+                                  current.to_text(), cnames, ad, raw, rrset.ttl)
+                cname = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
+                if cname is None or target_type == dns.rdatatype.CNAME:
+                    break
+                current = cname[0].target
+                cnames.append(current.to_text())
+                if current in seen:
+                    raise DnsError(name, rdtype, f"CNAME loop at {current}")
+                seen.add(current)
+            if current == asked or rcode == "NXDOMAIN":
+                return Answer(name, rdtype, rcode, [], current.to_text(), cnames, ad, raw)
+            # The response stopped mid-chain: ask for the next hop ourselves.
+        raise DnsError(name, rdtype, f"CNAME chain longer than {MAX_CNAME_HOPS}")
+
+    async def addresses(self, host: str) -> tuple[list[str], list[str]]:
+        """IPv4 and IPv6 addresses of a host (each list empty when the name has none)."""
+        a, aaaa = await asyncio.gather(self.resolve(host, "A"), self.resolve(host, "AAAA"),
+                                       return_exceptions=True)
+        errors = [r for r in (a, aaaa) if isinstance(r, BaseException)]
+        if len(errors) == 2 or (errors and not isinstance(errors[0], DnsError)):
+            raise errors[0]
+        v4 = a.records if isinstance(a, Answer) else []
+        v6 = aaaa.records if isinstance(aaaa, Answer) else []
+        if errors and not (v4 or v6):
+            raise errors[0]
+        return v4, v6

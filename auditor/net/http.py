@@ -1,0 +1,121 @@
+"""HTTP(S) through httpx, with names resolved by our DNS layer, sizes capped and no redirects followed.
+
+httpx would resolve names with the system resolver; instead we connect to the address `net.dns` found and
+keep the name for SNI, certificate verification and the Host header (httpcore's `sni_hostname`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+
+from auditor.net.dns import DnsError, Resolver
+
+USER_AGENT = "auditor/0.1 (+GDPR compliance audit; outside view)"
+MAX_HEADERS = 100
+
+
+@dataclass
+class HttpResult:
+    url: str
+    ip: str | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, first value wins
+    body: bytes = b""
+    truncated: bool = False  # the body exceeded the cap (the fetch is then an error for strict callers)
+    error: str | None = None  # set when no HTTP answer could be obtained
+
+    def evidence(self) -> dict[str, Any]:
+        return {"url": self.url, "ip": self.ip, "status": self.status,
+                "headers": {k: v[:300] for k, v in list(self.headers.items())[:30]}, "truncated": self.truncated,
+                "error": self.error}
+
+
+def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else certifi.where())
+
+
+class HttpFetcher:
+    """One per scan: a shared httpx client, our resolver, our CA bundle and the port map."""
+
+    def __init__(self, resolver: Resolver, *, ca_bundle: Path | None, timeout: float,
+                 port_map: dict[int, int] | None = None) -> None:
+        self.resolver = resolver
+        self.timeout = timeout
+        self.port_map = port_map or {}
+        self._verified = httpx.AsyncClient(verify=ssl_context(ca_bundle), timeout=timeout, follow_redirects=False,
+                                           trust_env=False)
+
+    async def aclose(self) -> None:
+        await self._verified.aclose()
+
+    async def get(self, url: str, *, max_bytes: int = 65536, headers: dict[str, str] | None = None) -> HttpResult:
+        """GET with certificate verification; never raises for network trouble: see `HttpResult.error`."""
+        result = HttpResult(url)
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+        if parts.scheme not in ("http", "https") or not host:
+            result.error = "only http(s) URLs with a host name are fetched"
+            return result
+        try:
+            ip = await self._address(host)
+        except DnsError as exc:
+            result.error = exc.reason if "NXDOMAIN" not in exc.reason else f"{host}: no such name"
+            return result
+        if ip is None:
+            result.error = f"{host} has no address"
+            return result
+        result.ip = ip
+        default = 443 if parts.scheme == "https" else 80
+        port = self.port_map.get(parts.port or default, parts.port or default)
+        netloc = f"[{ip}]" if ":" in ip else ip
+        target = f"{parts.scheme}://{netloc}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+        request_headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": USER_AGENT, **(headers or {})}
+        try:
+            async with asyncio.timeout(self.timeout * 2):
+                async with self._verified.stream("GET", target, headers=request_headers,
+                                                 extensions={"sni_hostname": host}) as response:
+                    result.status = response.status_code
+                    for name, value in list(response.headers.items())[:MAX_HEADERS]:
+                        result.headers.setdefault(name.lower(), value)
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_raw():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            result.truncated = True
+                            break
+                        chunks.append(chunk)
+                    result.body = b"".join(chunks)[:max_bytes]
+        except TimeoutError:
+            result.error = f"timeout after {self.timeout * 2:g}s fetching {url}"
+        except httpx.HTTPError as exc:
+            result.error = _describe(exc)
+        return result
+
+    async def _address(self, host: str) -> str | None:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        v4, v6 = await self.resolver.addresses(host)
+        addresses = v4 or v6
+        return addresses[0] if addresses else None
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"certificate not valid: {cause.verify_message or cause}"
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Probes: each turns network observations into Findings. They never render and never score."""

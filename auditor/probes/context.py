@@ -1,0 +1,89 @@
+"""What every probe gets: settings, the run's shared resolver/HTTP client/GeoIP reader, and the limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import certifi
+from cryptography import x509
+
+from auditor.errors import ConfigError
+from auditor.findings import Finding
+from auditor.net.certs import load_bundle
+from auditor.net.dns import Resolver
+from auditor.net.geo import GeoLocator
+from auditor.net.http import HttpFetcher
+from auditor.settings import Settings
+
+if TYPE_CHECKING:
+    from auditor.probes.endpoint import TlsEndpoint
+
+
+@dataclass
+class Limits:
+    """A global cap on concurrent network work and a politeness cap per remote host."""
+
+    total: int
+    per_host: int
+    _global: asyncio.Semaphore = field(init=False)
+    _hosts: defaultdict[str, asyncio.Semaphore] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._global = asyncio.Semaphore(self.total)
+        self._hosts = defaultdict(lambda: asyncio.Semaphore(self.per_host))
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        async with self._hosts[host], self._global:
+            yield
+
+
+@dataclass
+class ScanContext:
+    settings: Settings
+    resolver: Resolver
+    http: HttpFetcher
+    geo: GeoLocator
+    limits: Limits
+    roots: list[x509.Certificate]  # the CA bundle every certificate is judged against
+
+    @classmethod
+    def create(cls, settings: Settings) -> ScanContext:
+        resolver = Resolver(settings.resolver_address(), timeout=settings.timeout)
+        http = HttpFetcher(resolver, ca_bundle=settings.ca_bundle, timeout=settings.timeout,
+                           port_map=settings.port_map)
+        bundle = settings.ca_bundle or Path(certifi.where())
+        try:
+            roots = load_bundle(bundle)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{bundle}: not a readable PEM CA bundle ({exc}); fix --ca-bundle") from exc
+        return cls(settings, resolver, http, GeoLocator(settings.geoip_db),
+                   Limits(settings.concurrency, settings.per_host), roots)
+
+    _endpoints: dict[tuple[str, int, bool], asyncio.Future[list[Finding]]] = field(default_factory=dict)
+
+    async def endpoint(self, ep: TlsEndpoint, audit: Callable[[TlsEndpoint, ScanContext], Awaitable[list[Finding]]],
+                       ) -> list[Finding]:
+        """Scan each (host, port, mode) once per run, even when several domains or providers share it."""
+        key = (ep.host, ep.port, ep.starttls)
+        fut = self._endpoints.get(key)
+        first = fut is None
+        if fut is None:
+            fut = asyncio.ensure_future(audit(ep, self))
+            self._endpoints[key] = fut
+        findings = await asyncio.shield(fut)
+        if first:
+            return findings
+        owner = findings[0].subject if findings else ep.subject
+        return [f.model_copy(update={"subject": ep.subject}) if f.subject == owner and f.id != "hosting.location"
+                else f for f in findings]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.geo.close()

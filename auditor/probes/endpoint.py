@@ -1,0 +1,101 @@
+"""One TLS endpoint (an MX on port 25 with STARTTLS, or a web/chat host:port with direct TLS), every address.
+
+Per address: the STARTTLS conversation (mail), the sslyze scan, the location. Per host: worst-of verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from auditor.findings import Finding, Status, error, worst
+from auditor.net.dns import DnsError
+from auditor.net.smtp import SmtpProbe, probe_starttls
+from auditor.net.tls import TlsScan, scan_tls
+from auditor.probes.context import ScanContext
+from auditor.probes.hosting import location_finding
+from auditor.probes.tls_checks import certificate_finding, protocols_finding
+
+
+@dataclass(frozen=True)
+class TlsEndpoint:
+    subject: str  # the mail domain or the endpoint host the findings are about
+    host: str
+    port: int  # the well-known port; the port map applies when connecting
+    starttls: bool
+    dpf_certified: bool | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _starttls_finding(ep: TlsEndpoint, probes: list[SmtpProbe]) -> Finding:
+    statuses: list[Status] = []
+    for p in probes:
+        if p.error:
+            statuses.append(Status.ERROR)
+        else:
+            statuses.append(Status.PASS if p.tls_established else Status.FAIL)
+    status = worst(statuses)
+    if status == Status.ERROR:
+        summary = "; ".join(f"{p.ip}: {p.error}" for p in probes if p.error)
+        value = None
+    elif status == Status.FAIL:
+        bad = [p for p in probes if not p.error and not p.tls_established]
+        why = "STARTTLS not offered" if not any(p.starttls_offered for p in bad) else "TLS handshake failed"
+        summary, value = f"{why} ({', '.join(p.ip for p in bad)})", False
+    else:
+        versions = sorted({p.tls_version or "?" for p in probes})
+        summary, value = f"STARTTLS offered and handshake completed ({', '.join(versions)})", True
+    return Finding(id="smtp.starttls", subject=ep.subject, target=ep.host, status=status, value=value,
+                   summary=summary[:500], evidence={"addresses": [p.evidence() for p in probes]})
+
+
+async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[SmtpProbe | None, TlsScan]:
+    s = ctx.settings
+    port = s.port(ep.port)
+    async with ctx.limits.slot(ip):
+        smtp = None
+        if ep.starttls:
+            smtp = await probe_starttls(ip, port, ep.host, timeout=s.timeout)
+            if smtp.error or not smtp.tls_established:
+                reason = smtp.error or "no STARTTLS"
+                return smtp, TlsScan(ep.host, ip, port, True, error=f"not scanned: {reason}")
+        scan = await scan_tls(ep.host, ip, port, starttls=ep.starttls, timeout=s.timeout, per_host=s.per_host,
+                              deadline=s.probe_deadline)
+    return smtp, scan
+
+
+async def audit_endpoint(ep: TlsEndpoint, ctx: ScanContext) -> list[Finding]:
+    checks = (["smtp.starttls"] if ep.starttls else []) + ["tls.protocols", "tls.certificate"]
+    try:
+        v4, v6 = await ctx.resolver.addresses(ep.host)
+    except DnsError as exc:
+        return [error(c, ep.subject, f"address lookup of {ep.host} failed: {exc.reason}",
+                      target=ep.host if c == "smtp.starttls" else ep.target) for c in checks]
+    addresses = v4 + v6
+    if not addresses:
+        return [error(c, ep.subject, f"{ep.host} has no IPv4 or IPv6 address",
+                      target=ep.host if c == "smtp.starttls" else ep.target) for c in checks]
+    results = await asyncio.gather(*(_scan_address(ep, ip, ctx) for ip in addresses))
+    findings: list[Finding] = []
+    smtp_probes = [r[0] for r in results if r[0] is not None]
+    scans = [r[1] for r in results]
+    if ep.starttls:
+        findings.append(_starttls_finding(ep, smtp_probes))
+        if not any(p.tls_established for p in smtp_probes):
+            reason = "no STARTTLS on any address" if all(not p.error for p in smtp_probes) else "SMTP unreachable"
+            status = Status.SKIP if reason.startswith("no STARTTLS") else Status.ERROR
+            findings += [Finding(id=c, subject=ep.subject, target=ep.target, status=status, summary=reason)
+                         for c in ("tls.protocols", "tls.certificate")]
+            return findings + [_location(ep, ip, ctx) for ip in addresses]
+    findings.append(protocols_finding(ep.subject, ep.target, scans))
+    findings.append(certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots,
+                                        opportunistic=ep.starttls))
+    return findings + [_location(ep, ip, ctx) for ip in addresses]
+
+
+def _location(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> Finding:
+    return location_finding(ep.host, ctx.geo.lookup(ip), dpf_certified=ep.dpf_certified)
+

@@ -1,0 +1,115 @@
+"""The JSON Schema of the audit document (CHECKS.md), generated from the models and shipped in the package.
+
+`make schema` regenerates `auditor/data/audit.schema.json`; a test fails when the shipped file drifts from the
+models, and every document we write is validated against the shipped file.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from auditor.findings import SCHEMA_ID, Audit
+
+SCHEMA_FILE = Path(__file__).parent / "data" / "audit.schema.json"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    # A finding with status `error` has no value: every value may be null.
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_STR_LIST = {"type": "array", "items": {"type": "string"}}
+_REGION = {"enum": ["EU", "EEA", "adequacy", "third_country", "unknown"]}
+
+# The `value` of each check id, as CHECKS.md defines it (the public contract).
+VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "dns.mx": _STR_LIST,
+    "dns.dnssec": {"enum": ["secure", "insecure", "bogus", "indeterminate"]},
+    "smtp.starttls": {"type": "boolean"},
+    "tls.protocols": {"type": "array", "items": {"enum": ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2",
+                                                         "TLSv1.3"]}},
+    "tls.ciphers": {"type": "object", "required": ["forward_secrecy", "aead_only", "weak"],
+                    "properties": {"forward_secrecy": {"type": "boolean"}, "aead_only": {"type": "boolean"},
+                                   "weak": _STR_LIST}},
+    "tls.certificate": {"type": "object", "required": ["trusted", "hostname_match", "expired", "not_after", "key"],
+                        "properties": {"trusted": {"type": "boolean"}, "hostname_match": {"type": "boolean"},
+                                       "expired": {"type": "boolean"}, "not_after": {"type": "string"},
+                                       "key": {"type": "string"}}},
+    "mta_sts": {"type": "object", "required": ["published", "mode", "valid", "mx_covered", "max_age", "errors"],
+                "properties": {"published": {"type": "boolean"}, "mode": {"enum": ["enforce", "testing", "none", None]},
+                               "valid": {"type": "boolean"}, "mx_covered": {"type": ["boolean", "null"]},
+                               "max_age": {"type": ["integer", "null"]}, "errors": _STR_LIST}},
+    "tlsrpt": {"type": "object", "required": ["present", "valid", "rua"],
+               "properties": {"present": {"type": "boolean"}, "valid": {"type": "boolean"}, "rua": _STR_LIST}},
+    "dane": {"enum": ["valid", "mismatch", "not_usable", "none"]},
+    "spf": {"type": "object", "required": ["record", "all", "lookups", "errors"],
+            "properties": {"record": {"type": ["string", "null"]},
+                           "all": {"enum": ["-all", "~all", "?all", "+all", None]},
+                           "lookups": {"type": "integer"}, "errors": _STR_LIST}},
+    "dmarc": {"type": "object", "required": ["record", "policy", "pct"],
+              "properties": {"record": {"type": ["string", "null"]},
+                             "policy": {"enum": ["reject", "quarantine", "none", None]},
+                             "pct": {"type": ["integer", "null"]}}},
+    "https.hsts": {"type": "object", "required": ["max_age", "include_subdomains", "preload"],
+                   "properties": {"max_age": {"type": "integer"}, "include_subdomains": {"type": "boolean"},
+                                  "preload": {"type": "boolean"}}},
+    "hosting.location": {"type": "object", "required": ["ip", "country", "region", "asn", "org", "sources"],
+                         "properties": {"ip": {"type": "string"}, "country": {"type": ["string", "null"]},
+                                        "region": _REGION, "asn": {"type": ["integer", "null"]},
+                                        "org": {"type": ["string", "null"]}, "sources": {"type": "array"}}},
+    "hosting.summary": {"type": "object", "required": ["countries", "outside_eu_eea", "outside_adequacy"],
+                        "properties": {"countries": _STR_LIST, "outside_eu_eea": _STR_LIST,
+                                       "outside_adequacy": _STR_LIST}},
+    "jurisdiction.company": {"type": "object", "required": ["country", "region", "notes"],
+                             "properties": {"country": {"type": ["string", "null"]}, "region": _REGION,
+                                            "notes": _STR_LIST}},
+}
+CLAIM_VALUE = {"type": "object", "required": ["claimed", "evidence_url", "verified", "checked_at", "sha256"],
+               "properties": {"claimed": {"type": ["boolean", "null"]}, "evidence_url": {"type": ["string", "null"]},
+                              "verified": {"type": ["boolean", "null"]}, "checked_at": {"type": ["string", "null"]},
+                              "sha256": {"type": ["string", "null"]}}}
+
+
+def _value_rules() -> list[dict[str, Any]]:
+    rules = [{"if": {"properties": {"id": {"const": check}}},
+              "then": {"properties": {"value": _nullable(schema)}}} for check, schema in VALUE_SCHEMAS.items()]
+    rules.append({"if": {"properties": {"id": {"pattern": "^claim\\."}}},
+                  "then": {"properties": {"value": _nullable(CLAIM_VALUE)}}})
+    return rules
+
+
+def generate_schema() -> dict[str, Any]:
+    schema = Audit.model_json_schema(by_alias=True, mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://auditor.invalid/schema/{SCHEMA_ID}"
+    schema["title"] = "auditor audit document"
+    schema["properties"]["schema"]["const"] = SCHEMA_ID
+    schema["$defs"]["Finding"]["allOf"] = _value_rules()
+    return schema
+
+
+@cache
+def shipped_schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return loaded
+
+
+def validate_document(document: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when the document does not follow the shipped schema."""
+    jsonschema.validate(document, shipped_schema(), cls=jsonschema.Draft202012Validator)
+
+
+def audit_document(audit: Audit) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(audit.to_json())
+    validate_document(document)
+    return document
+
+
+if __name__ == "__main__":
+    SCHEMA_FILE.write_text(json.dumps(generate_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(SCHEMA_FILE)

@@ -1,0 +1,157 @@
+"""One Settings object, from (highest first) flags, AUDITOR_* environment variables, a config file, defaults.
+
+The config file is TOML: `--config FILE`, else `$AUDITOR_CONFIG`, else `~/.config/auditor/config.toml` when
+it exists. Keys are the field names below (e.g. `resolver = "192.0.2.53:53"`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditor.errors import ConfigError
+
+DATA_DIR = Path(__file__).parent / "data"
+DEFAULT_TRUST_ANCHOR = DATA_DIR / "root-anchors.zone"
+
+
+def _default_db() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "auditor" / "audits.sqlite"
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """`IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address."""
+    text = text.strip()
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or str(default_port)
+        if not closed:
+            host = ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, str(default_port)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected IP[:PORT], got {text!r}")
+    return host, int(port)
+
+
+def parse_port_map(text: str) -> dict[int, int]:
+    """`25=10025,443=10443`: where the lab listens instead of the well-known ports."""
+    result: dict[int, int] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        src, sep, dst = item.partition("=")
+        if not sep or not src.isdigit() or not dst.isdigit():
+            raise ValueError(f"expected PORT=PORT[,PORT=PORT…], got {item!r}")
+        result[int(src)] = int(dst)
+    return result
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resolver: str | None = None  # IP[:PORT]; None: the system's (/etc/resolv.conf)
+    trust_anchor: Path = DEFAULT_TRUST_ANCHOR  # DS/DNSKEY records in zone-file format
+    ca_bundle: Path | None = None  # None: certifi's bundle
+    geoip_db: Path | None = None  # a MaxMind-format database (GeoLite2, DB-IP lite, the lab's)
+    timeout: float = Field(default=10.0, gt=0, le=300)  # one network operation
+    probe_deadline: float = Field(default=60.0, gt=0, le=3600)  # one probe, hard
+    provider_deadline: float = Field(default=300.0, gt=0, le=86400)  # one provider, hard
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    per_host: int = Field(default=3, ge=1, le=64)
+    port_map: dict[int, int] = Field(default_factory=dict)
+    db: Path = Field(default_factory=_default_db)
+    reports_dir: Path = Path("reports")
+    profile: str = "rgpd"
+    lang: str = "fr"
+    lab: bool = False  # set by the lab itself: marks the audit as a simulation
+
+    @field_validator("resolver")
+    @classmethod
+    def _check_resolver(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_host_port(v, 53)
+        return v
+
+    @field_validator("port_map", mode="before")
+    @classmethod
+    def _parse_port_map(cls, v: Any) -> Any:
+        return parse_port_map(v) if isinstance(v, str) else v
+
+    @field_validator("lang")
+    @classmethod
+    def _check_lang(cls, v: str) -> str:
+        if v not in ("fr", "en"):
+            raise ValueError("expected fr or en")
+        return v
+
+    def resolver_address(self) -> tuple[str, int] | None:
+        return parse_host_port(self.resolver, 53) if self.resolver else None
+
+    def port(self, well_known: int) -> int:
+        """The port to connect to for a well-known service port (identity outside the lab)."""
+        return self.port_map.get(well_known, well_known)
+
+
+ENV_PREFIX = "AUDITOR_"
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    fields = Settings.model_fields
+    return {
+        key[len(ENV_PREFIX):].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in fields
+    }
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or pass --config") from exc
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(Settings.model_fields)}")
+    return data
+
+
+def _config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return explicit
+    if environ.get("AUDITOR_CONFIG"):
+        return Path(environ["AUDITOR_CONFIG"])
+    home = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "auditor" / "config.toml"
+    return home if home.exists() else None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the sources; `flags` holds only the options given on the command line (None = not given)."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = _config_path(config, environ)
+    if path:
+        merged.update(_from_file(path))
+    merged.update(_from_env(environ))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(
+            f"invalid setting {name} ({'--' + name.replace('_', '-')} / {ENV_PREFIX}{name.upper()}): {first['msg']}"
+        ) from exc
