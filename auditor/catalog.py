@@ -1,0 +1,622 @@
+"""The provider catalog: load `providers.yaml` into frozen, validated models.
+
+Every problem in the file becomes one `CatalogError` whose text is `FILE:LINE: what is wrong (how to fix)`.
+Lines come from the YAML node marks (yaml.compose), so pydantic error locations are mapped back to the key
+or list item that caused them. The file is untrusted input: its size, nesting and YAML features are capped
+(no anchors/aliases, no custom tags, no duplicate keys).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from auditor.errors import CatalogError
+
+__all__ = [
+    "MAX_BYTES", "ROLES", "SCHEMA", "Catalog", "Claim", "Company", "Endpoint", "Parent", "Provider",
+    "endpoints_from_roles", "load_catalog", "normalize_hostname", "parse_catalog", "split_host_port",
+]
+
+SCHEMA = "auditor.providers/1"
+MAX_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 16  # the format nests 6 deep; anything deeper is garbage or an attack
+DEFAULT_PORT = 443
+ROLES = ("webmail", "api", "chat", "web", "directory", "media", "relay")
+Role = Literal["webmail", "api", "chat", "web", "directory", "media", "relay"]
+
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_CLAIM_RE = re.compile(r"[a-z0-9_]{1,64}")
+_COUNTRY_RE = re.compile(r"[A-Z]{2}")
+_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pure value checks, shared by the models (and usable by other modules)
+# ---------------------------------------------------------------------------------------------------------
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short, safe rendering of a hostile value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def normalize_hostname(name: str) -> str:
+    """A DNS host name in lower-case A-label form; ValueError (with the reason) if it is not one."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("expected a host name such as mail.example.org")
+    if len(name) > 1024:
+        raise ValueError("host name too long (at most 253 characters)")
+    text = name[:-1] if name.endswith(".") else name
+    if not text.isascii():
+        try:  # IDNA: a U-label name is accepted and stored as its A-labels
+            text = text.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{_show(name)} is not a valid internationalised host name") from None
+    text = text.lower()
+    if len(text) > 253:
+        raise ValueError(f"{_show(name)} is too long for a host name (at most 253 characters)")
+    labels = text.split(".")
+    if len(labels) < 2:
+        raise ValueError(f"{_show(name)} is not a fully qualified host name (e.g. mail.example.org)")
+    for label in labels:
+        if not _LABEL_RE.fullmatch(label):
+            raise ValueError(
+                f"{_show(name)} is not a valid host name: label {_show(label)} must be 1-63 letters, "
+                "digits or hyphens, not starting or ending with a hyphen"
+            )
+    if labels[-1].isdigit():
+        raise ValueError(f"{_show(name)} looks like an IP address; give the host name instead")
+    return text
+
+
+def split_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int | str]:
+    """`host[:port]` -> (host, port). A malformed port is returned as text for the model to reject."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    if port.isdigit() and len(port) <= 5:
+        return host, int(port)
+    return host, port
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise ValueError(
+            f"{_show(value)} is not a valid id: use lower-case letters, digits and hyphens, "
+            "starting with a letter or digit (e.g. mailbox-org)"
+        )
+    return value
+
+
+def _check_country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _COUNTRY_RE.fullmatch(value):
+        hint = f" (did you mean {value.upper()}?)" if _COUNTRY_RE.fullmatch(value.upper()) else ""
+        raise ValueError(
+            f"{_show(value)} is not a country code{hint}: use two upper-case letters "
+            "(ISO 3166-1 alpha-2, e.g. DE) or unknown"
+        )
+    return value
+
+
+def _check_url(value: str) -> str:
+    if len(value) > 2048:
+        raise ValueError("URL too long (at most 2048 characters)")
+    if any(ch.isspace() for ch in value) or _CONTROL_RE.search(value):
+        raise ValueError(f"{_show(value)} is not a URL: it contains spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError(f"{_show(value)} is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"{_show(value)} is not an http(s) URL; write the full address, e.g. https://…")
+    if not host:
+        raise ValueError(f"{_show(value)} has no host; write the full address, e.g. https://example.org/page")
+    return value
+
+
+def _check_date(value: str) -> str:
+    match = _DATE_RE.fullmatch(value)
+    month = int(match.group(2) or 1) if match else 0
+    day = int(match.group(3) or 1) if match else 0
+    if not match or not 1 <= month <= 12 or not 1 <= day <= 31:
+        raise ValueError(f"{_show(value)} is not a date: use YYYY, YYYY-MM or YYYY-MM-DD")
+    return value
+
+
+def _text(max_len: int) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > max_len:
+            raise ValueError(f"too long ({len(value)} characters, at most {max_len})")
+        if _CONTROL_RE.search(value):
+            raise ValueError("contains control characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _unknown_to_none(value: Any) -> Any:
+    """The YAML word `unknown` is how the catalog says "not known": None in the models."""
+    return None if isinstance(value, str) and value.strip().lower() == "unknown" else value
+
+
+def _tristate(value: Any) -> Any:
+    """true | false | unknown, and nothing else (YAML's yes/no/on/off are ambiguous: refused)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "false", "unknown"):
+            return {"true": True, "false": False, "unknown": None}[word]
+    raise ValueError(f"{_show(value)} is not allowed: write true, false or unknown")
+
+
+Hostname = Annotated[str, AfterValidator(normalize_hostname)]
+Url = Annotated[str, AfterValidator(_check_url)]
+Country = Annotated[str | None, BeforeValidator(_unknown_to_none), AfterValidator(_check_country)]
+TriState = Annotated[bool | None, BeforeValidator(_tristate)]
+Name = Annotated[str, _text(200)]
+OptName = Annotated[str | None, BeforeValidator(_unknown_to_none), _text(200)]
+OptText = Annotated[str | None, BeforeValidator(_unknown_to_none), _text(2000)]
+OptUrl = Annotated[Url | None, BeforeValidator(_unknown_to_none)]
+OptDate = Annotated[str | None, BeforeValidator(_unknown_to_none), AfterValidator(
+    lambda v: None if v is None else _check_date(v))]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Parent(_Frozen):
+    name: Name
+    country: Country = None
+
+
+class Company(_Frozen):
+    legal_name: OptName
+    country: Country
+    parent: Annotated[Parent | None, BeforeValidator(_unknown_to_none)] = None
+    dpf_certified: TriState = None  # on the EU-US Data Privacy Framework list
+    source: OptUrl = None
+
+
+class Endpoint(_Frozen):
+    host: Hostname
+    port: int
+    role: Role
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.isdigit() and len(value) <= 5:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise ValueError(f"{_show(value)} is not a number from 1 to 65535")
+        return value
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Claim(_Frozen):
+    name: str
+    claimed: TriState
+    detail: OptText = None
+    evidence_url: OptUrl = None
+    evidence_text: OptName = None  # what the evidence page must contain to back the claim
+    source_date: OptDate = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _CLAIM_RE.fullmatch(value):
+            raise ValueError(
+                f"{_show(value)} is not a valid claim name: use lower-case letters, digits and _ (e.g. 2fa, e2ee)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _text_needs_url(self) -> Claim:
+        if self.evidence_text and not self.evidence_url:
+            raise ValueError("evidence_text is set but evidence_url is not: add the page that contains it")
+        return self
+
+
+def endpoints_from_roles(roles: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The catalog's `role -> ["host[:port]", …]` mapping, flattened in file order."""
+    flat: list[dict[str, Any]] = []
+    for role, items in roles.items():
+        if role not in ROLES:
+            raise ValueError(f"unknown endpoint role {_show(role)}; use one of {', '.join(ROLES)}")
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise ValueError(f"endpoints.{role} must be a list of \"host[:port]\" strings")
+        for item in items:
+            if not isinstance(item, str):
+                raise ValueError(f"endpoint {_show(item)} must be a \"host[:port]\" string")
+            host, port = split_host_port(item)
+            flat.append({"host": host, "port": port, "role": role})
+    return flat
+
+
+class Provider(_Frozen):
+    id: Annotated[str, AfterValidator(_check_id)]
+    name: Name
+    kind: Literal["mail", "chat"]
+    company: Company
+    mail_domains: list[Hostname] = Field(default_factory=list, max_length=100, validate_default=True)
+    endpoints: list[Endpoint] = Field(default_factory=list, max_length=200)
+    claims: list[Claim] = Field(default_factory=list, max_length=100)
+    sources: list[Url] = Field(default_factory=list, max_length=100)
+    notes: OptText = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _roles(cls, data: Any) -> Any:
+        # programmatic callers may pass the file's role mapping; the loader flattens it itself (for lines)
+        if isinstance(data, dict) and isinstance(data.get("endpoints"), Mapping):
+            data = {**data, "endpoints": endpoints_from_roles(data["endpoints"])}
+        return data
+
+    @field_validator("mail_domains")
+    @classmethod
+    def _domains(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("kind") == "mail" and not value:
+            raise ValueError("a mail provider needs at least one mail domain: add `mail_domains: [example.org]`")
+        dups = sorted({d for d in value if value.count(d) > 1})
+        if dups:
+            raise ValueError(f"mail domain {dups[0]!r} is listed twice")
+        return value
+
+    @field_validator("claims")
+    @classmethod
+    def _unique_claims(cls, value: list[Claim]) -> list[Claim]:
+        names = [c.name for c in value]
+        dups = sorted({n for n in names if names.count(n) > 1})
+        if dups:
+            raise ValueError(f"claim {dups[0]!r} appears twice; merge the two entries")
+        return value
+
+
+class Catalog(_Frozen):
+    providers: list[Provider] = Field(max_length=10_000)
+    _path: str = PrivateAttr(default="providers.yaml")
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_ids(cls, value: list[Provider]) -> list[Provider]:
+        ids = [p.id for p in value]
+        dups = sorted({i for i in ids if ids.count(i) > 1})
+        if dups:
+            raise ValueError(f"provider id {dups[0]!r} is used twice; ids must be unique")
+        return value
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.providers]
+
+    def get(self, provider_id: str) -> Provider:
+        """The provider with this id; CatalogError (naming the known ids) if there is none."""
+        for provider in self.providers:
+            if provider.id == provider_id:
+                return provider
+        raise CatalogError(
+            self._path, None, f"unknown provider {_show(provider_id)}; known: {', '.join(self.ids)}"
+        )
+
+    def select(self, ids: Sequence[str]) -> list[Provider]:
+        """The providers with these ids, in the order given (duplicates dropped); all of them when empty."""
+        if not ids:
+            return list(self.providers)
+        chosen: list[Provider] = []
+        for provider_id in dict.fromkeys(ids):
+            chosen.append(self.get(provider_id))
+        return chosen
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading: bytes -> YAML nodes (with lines) -> plain data -> models, every error with its line
+# ---------------------------------------------------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+_YAML = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_YAML + t for t in ("str", "null", "bool", "int", "float", "timestamp")}
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+class _Composer:
+    """Turns the node tree into plain data and records the line of every key and list item.
+
+    Scalars stay text (so `country: NO` is Norway and `2014-11` a date string); only a plain null is None.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines: dict[Loc, int] = {}
+        self._seen: set[int] = set()
+
+    def fail(self, node: yaml.Node, message: str) -> CatalogError:
+        return CatalogError(self.path, _line(node), message)
+
+    def convert(self, node: yaml.Node, loc: Loc = ()) -> Any:
+        if id(node) in self._seen:  # composed aliases are shared nodes
+            raise self.fail(node, "anchors and aliases (&name / *name) are not supported; write the value out")
+        self._seen.add(id(node))
+        if len(loc) > MAX_DEPTH:
+            raise self.fail(node, f"nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag not in _PLAIN_TAGS:
+                raise self.fail(node, f"YAML tag {_show(node.tag)} is not supported; write a plain value")
+            return None if node.tag == _YAML + "null" and node.style is None else str(node.value)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _YAML + "seq":
+                raise self.fail(node, f"YAML tag {_show(node.tag)} is not supported")
+            items = []
+            for index, child in enumerate(node.value):
+                self.lines[(*loc, index)] = _line(child)
+                items.append(self.convert(child, (*loc, index)))
+            return items
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _YAML + "map":
+                raise self.fail(node, f"YAML tag {_show(node.tag)} is not supported")
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                    raise self.fail(key_node, "keys must be plain words (e.g. name:)")
+                key = str(key_node.value)
+                if key in result:
+                    raise self.fail(key_node, f"key {_show(key)} appears twice in the same mapping; keep one")
+                self.lines[(*loc, key)] = _line(key_node)
+                result[key] = self.convert(value_node, (*loc, key))
+            return result
+        raise self.fail(node, "unsupported YAML node")  # pragma: no cover - the composer makes only three kinds
+
+
+def _compose(text: str, path: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = int(mark.line) + 1 if mark else None
+        problem = " ".join(f"{exc.context or ''} {exc.problem or ''}".split()) or "invalid YAML"
+        raise CatalogError(path, line, f"not valid YAML: {problem}; check indentation, colons and quotes") from None
+    except yaml.YAMLError as exc:  # e.g. a character YAML refuses, without a mark
+        raise CatalogError(path, None, f"not valid YAML: {_show(str(exc), 200)}") from None
+    except RecursionError:
+        raise CatalogError(path, None, "not valid here: nested too deeply") from None
+
+
+def _flatten_endpoints(data: dict[str, Any], lines: dict[Loc, int], path: str) -> None:
+    """Replace each provider's role mapping by the flat endpoint list, keeping each item's line."""
+    providers = data.get("providers")
+    if not isinstance(providers, list):
+        return
+    for index, provider in enumerate(providers):
+        if not isinstance(provider, dict) or "endpoints" not in provider:
+            continue
+        roles = provider["endpoints"]
+        base: Loc = ("providers", index, "endpoints")
+        if roles is None:
+            provider["endpoints"] = []
+            continue
+        if not isinstance(roles, dict):
+            raise CatalogError(path, lines.get(base), "endpoints must map a role to a list of \"host[:port]\" "
+                               f"(roles: {', '.join(ROLES)})")
+        flat: list[dict[str, Any]] = []
+        for role, items in roles.items():
+            # the role itself first (line of the role key), then each item (line of the item)
+            checks = [((*base, role), items if not isinstance(items, list) else [])]
+            checks += [((*base, role, i), [item]) for i, item in enumerate(items if isinstance(items, list) else [])]
+            for loc, value in checks:
+                try:
+                    entries = endpoints_from_roles({role: value})
+                except ValueError as exc:
+                    raise CatalogError(path, lines.get(loc), str(exc)) from None
+                for entry in entries:
+                    lines[(*base, len(flat))] = lines[loc]
+                    flat.append(entry)
+        provider["endpoints"] = flat
+
+
+def _check_duplicate_ids(data: dict[str, Any], lines: dict[Loc, int], path: str) -> None:
+    """Duplicate ids, found before pydantic so the error names the line of the second one."""
+    seen: dict[str, int] = {}
+    for index, provider in enumerate(data.get("providers") or []):
+        if not isinstance(provider, dict) or not isinstance(provider.get("id"), str):
+            continue
+        pid = provider["id"]
+        line = lines.get(("providers", index, "id"))
+        if pid in seen:
+            raise CatalogError(path, line, f"provider id {pid!r} is already used on line {seen[pid]}; "
+                                           "ids must be unique")
+        seen[pid] = line or 0
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `loc` (to list its allowed keys)."""
+    model: type[BaseModel] = Catalog
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        found = _find_model(field.annotation)
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _find_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _where(loc: Loc, data: Any) -> str:
+    """`provider 'posteo', claim '2fa': company.country` — a readable place for a pydantic location."""
+    parts: list[str] = []
+    keys: list[str] = []
+    node = data
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        node = node.get(part) if isinstance(node, dict) and isinstance(part, str) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+        if isinstance(part, int) and i > 0 and loc[i - 1] in ("providers", "claims", "endpoints"):
+            label = {"providers": "provider", "claims": "claim", "endpoints": "endpoint"}[str(loc[i - 1])]
+            keys.pop()
+            ident = None
+            if isinstance(node, dict):
+                ident = node.get("id") if label == "provider" else node.get("name")
+                if label == "endpoint" and isinstance(node.get("host"), str):
+                    ident = f"{node['host']}:{node.get('port')}"
+            parts.append(f"{label} {ident!r}" if isinstance(ident, str) else f"{label} #{part + 1}")
+        elif isinstance(part, int):
+            keys.append(f"[{part}]")
+        else:
+            keys.append(part)
+        i += 1
+    field = ".".join(keys).replace(".[", "[")
+    return ", ".join(parts + ([field] if field else []))
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return _show(value)
+
+
+def _message(err: Mapping[str, Any], data: Any) -> str:
+    loc: Loc = tuple(err["loc"])
+    kind = err["type"]
+    where = _where(loc, data)
+    key = loc[-1] if loc else ""
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = ", ".join(f.alias or n for n, f in model.model_fields.items()) if model else ""
+        place = _where(loc[:-1], data)
+        return (f"unknown key {key!r}" + (f" in {place}" if place else "")
+                + (f"; allowed keys: {allowed}" if allowed else "") + " (check the spelling)")
+    if kind == "missing":
+        place = _where(loc[:-1], data)
+        return f"missing required key {key!r}" + (f" in {place}" if place else "") + f"; add `{key}: …`"
+    if kind == "value_error":
+        return f"{where}: {err['ctx']['error']}"
+    if kind == "literal_error":
+        return f"{where}: {_show(err['input'])} is not allowed; use one of {err['ctx']['expected']}"
+    if kind in ("string_type", "bool_type", "int_type"):
+        return f"{where}: expected a single value, got {_kind_of(err['input'])}"
+    if kind == "list_type":
+        return f"{where}: expected a list (e.g. [a, b] or one `- item` per line), got {_kind_of(err['input'])}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{where}: expected a mapping of keys, got {_kind_of(err['input'])}"
+    if kind == "too_long":
+        return f"{where}: too many entries (at most {err['ctx'].get('max_length')})"
+    return f"{where}: {err['msg']}"
+
+
+def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
+    for size in range(len(loc), -1, -1):
+        if loc[:size] in lines:
+            return lines[loc[:size]]
+    return None
+
+
+def parse_catalog(text: str, path: str) -> Catalog:
+    """Validate the catalog text; `path` is only used in error messages (`path:line: …`)."""
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise CatalogError(path, None, f"file larger than {MAX_BYTES // (1024 * 1024)} MB; "
+                                       "this is not a provider catalog")
+    root = _compose(text, path)
+    if root is None:
+        raise CatalogError(path, None, f"the file is empty; start it with `schema: {SCHEMA}` and `providers:`")
+    composer = _Composer(path)
+    data = composer.convert(root)
+    lines = composer.lines
+    lines[()] = _line(root)
+    if not isinstance(data, dict):
+        raise CatalogError(path, _line(root), f"expected a mapping with `schema: {SCHEMA}` and `providers:`")
+    schema = data.pop("schema", None)
+    if schema != SCHEMA:
+        found = "is missing" if schema is None else f"is {_show(schema)}"
+        raise CatalogError(path, lines.get(("schema",), 1),
+                           f"schema {found}; this auditor reads `schema: {SCHEMA}` (add or fix that first line)")
+    _flatten_endpoints(data, lines, path)
+    _check_duplicate_ids(data, lines, path)
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = min(errors, key=lambda e: _line_for(tuple(e["loc"]), lines) or 0)
+        raise CatalogError(path, _line_for(tuple(first["loc"]), lines), _message(first, data)) from None
+    catalog._path = path
+    return catalog
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate a catalog file (at most 5 MB, UTF-8)."""
+    name = str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # bounded read: also safe on pipes and devices
+    except FileNotFoundError:
+        raise CatalogError(name, None, "file not found; pass the catalog with --providers FILE") from None
+    except IsADirectoryError:
+        raise CatalogError(name, None, "is a directory, not a catalog file") from None
+    except OSError as exc:
+        raise CatalogError(name, None, f"cannot read the file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_BYTES:
+        raise CatalogError(name, None, f"file larger than {MAX_BYTES // (1024 * 1024)} MB; "
+                                       "this is not a provider catalog")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CatalogError(name, line, "not UTF-8 text; save the file as UTF-8") from None
+    return parse_catalog(text, name)

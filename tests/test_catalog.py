@@ -1,0 +1,506 @@
+"""The provider catalog: the real providers.yaml, and every kind of bad input with its message and line."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from auditor.catalog import (
+    MAX_BYTES,
+    Catalog,
+    Endpoint,
+    Provider,
+    load_catalog,
+    normalize_hostname,
+    parse_catalog,
+)
+from auditor.errors import EXIT_USAGE, CatalogError, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data" / "catalog"
+
+MAIL_IDS = {"proton", "tuta", "hushmail", "posteo", "countermail", "mailbox-org", "mailfence", "infomaniak",
+            "mailiz", "apicrypt"}
+CHAT_IDS = {"signal", "telegram", "threema", "wire", "wickr", "olvid", "element", "whatsapp"}
+
+# A small valid catalog; each bad case below changes one thing in it.
+GOOD = """\
+schema: auditor.providers/1
+providers:
+  - id: posteo
+    name: Posteo
+    kind: mail
+    company:
+      legal_name: Posteo e.K.
+      country: DE
+      parent: null
+      dpf_certified: unknown
+      source: https://posteo.de/en/site/impressum
+    mail_domains: [posteo.de]
+    endpoints:
+      webmail: [posteo.de]
+      chat: []
+    claims:
+      - name: 2fa
+        claimed: true
+        detail: "TOTP apps and hardware keys for web login"
+        evidence_url: https://posteo.de/en/blog/new-two-factor-authentication-available
+        evidence_text: "two-factor authentication"
+        source_date: 2014-11
+    sources: [https://posteo.de/site/postmaster]
+    notes: "free text"
+  - id: threema
+    name: Threema
+    kind: chat
+    company:
+      legal_name: Threema GmbH
+      country: CH
+      parent: {name: Comitis Capital, country: DE}
+    endpoints:
+      chat: ["g-00.0.threema.ch:5222"]
+      directory: [apip.threema.ch]
+"""
+
+
+def line_of(text: str, needle: str, nth: int = 1) -> int:
+    """1-based line of the nth line containing `needle` (so tests do not hard-code numbers)."""
+    hits = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(hits) >= nth, f"{needle!r} not in the fixture"
+    return hits[nth - 1]
+
+
+def error_of(text: str) -> CatalogError:
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(text, "providers.yaml")
+    return info.value
+
+
+def check_error(text: str, line: int | None, *fragments: str) -> CatalogError:
+    err = error_of(text)
+    assert err.line == line, str(err)
+    prefix = f"providers.yaml:{line}: " if line else "providers.yaml: "
+    assert str(err).startswith(prefix), str(err)
+    for fragment in fragments:
+        assert fragment in str(err), str(err)
+    return err
+
+
+# ------------------------------------------------------------------------------------------------ real file
+
+@pytest.fixture(scope="module")
+def real() -> Catalog:
+    return load_catalog(ROOT / "providers.yaml")
+
+
+def test_real_catalog_has_all_providers(real: Catalog) -> None:
+    assert len(real.providers) == 18
+    assert set(real.ids) == MAIL_IDS | CHAT_IDS
+    assert len(set(real.ids)) == len(real.ids)
+    assert {p.id for p in real.providers if p.kind == "mail"} == MAIL_IDS
+    assert {p.id for p in real.providers if p.kind == "chat"} == CHAT_IDS
+
+
+def test_real_catalog_claims_have_evidence(real: Catalog) -> None:
+    for provider in real.providers:
+        for claim in provider.claims:
+            if claim.claimed is True:
+                assert claim.evidence_url, f"{provider.id}: claim {claim.name} has no evidence_url"
+                assert claim.evidence_url.startswith("https://"), f"{provider.id}: {claim.name}"
+
+
+def test_real_catalog_mail_providers_have_domains_and_company(real: Catalog) -> None:
+    for provider in real.providers:
+        if provider.kind == "mail":
+            assert provider.mail_domains, provider.id
+        assert provider.company is not None
+    posteo = real.get("posteo")
+    assert "posteo.de" in posteo.mail_domains
+    assert posteo.company.country == "DE"
+    threema = real.get("threema")
+    assert "g-00.0.threema.ch:5222" in [e.address for e in threema.endpoints]
+    # unknown stays unknown: Telegram's legal entity is not confirmed in the research
+    assert real.get("telegram").company.legal_name is None
+
+
+def test_real_catalog_is_plain_yaml() -> None:
+    # the header comment names the compilation date and asks for re-verification
+    head = (ROOT / "providers.yaml").read_text(encoding="utf-8")[:3000]
+    assert "compiled 2026-11 from shared research; re-verify before use" in head
+
+
+# ------------------------------------------------------------------------------------------------ good input
+
+def test_good_catalog_models() -> None:
+    catalog = parse_catalog(GOOD, "providers.yaml")
+    posteo, threema = catalog.providers
+    assert posteo.company.dpf_certified is None  # `unknown`
+    assert posteo.company.parent is None
+    assert posteo.claims[0].claimed is True
+    assert posteo.claims[0].source_date == "2014-11"
+    assert [e.address for e in posteo.endpoints] == ["posteo.de:443"]
+    assert posteo.endpoints[0].role == "webmail"
+    assert threema.company.parent is not None and threema.company.parent.country == "DE"
+    assert [(e.address, e.role) for e in threema.endpoints] == [
+        ("g-00.0.threema.ch:5222", "chat"), ("apip.threema.ch:443", "directory")]
+    assert threema.mail_domains == []
+
+
+def test_valid_fixture_normalises_names(tmp_path: Path) -> None:
+    catalog = load_catalog(DATA / "valid_minimal.yaml")
+    provider = catalog.providers[0]
+    assert provider.company.country == "NO"  # YAML 1.1 would have read a boolean
+    assert provider.company.legal_name is None
+    assert provider.mail_domains == ["example.org", "xn--bcher-kva.example"]
+    assert provider.claims[0].source_date == "2024-05-01"
+    assert [e.address for e in provider.endpoints] == ["mail.example.org:443", "chat.example.org:5222"]
+
+
+def test_models_are_frozen() -> None:
+    catalog = parse_catalog(GOOD, "providers.yaml")
+    with pytest.raises(ValueError):
+        catalog.providers[0].name = "x"
+
+
+def test_select_and_get() -> None:
+    catalog = parse_catalog(GOOD, "providers.yaml")
+    assert [p.id for p in catalog.select(["threema", "posteo", "threema"])] == ["threema", "posteo"]
+    assert [p.id for p in catalog.select([])] == ["posteo", "threema"]
+    assert catalog.get("posteo").name == "Posteo"
+    with pytest.raises(CatalogError) as info:
+        catalog.select(["posteo", "gmail"])
+    assert "unknown provider 'gmail'" in str(info.value)
+    assert "known: posteo, threema" in str(info.value)
+    assert isinstance(info.value, ConfigError) and info.value.exit_code == EXIT_USAGE
+
+
+def test_provider_accepts_role_mapping_programmatically() -> None:
+    provider = Provider.model_validate({
+        "id": "x", "name": "X", "kind": "chat",
+        "company": {"legal_name": None, "country": None},
+        "endpoints": {"chat": ["chat.x.example:5222"], "web": ["X.Example"]},
+    })
+    assert provider.endpoints == [
+        Endpoint(host="chat.x.example", port=5222, role="chat"), Endpoint(host="x.example", port=443, role="web")]
+
+
+def test_normalize_hostname() -> None:
+    assert normalize_hostname("Mail.Example.ORG.") == "mail.example.org"
+    assert normalize_hostname("bücher.de") == "xn--bcher-kva.de"
+    assert normalize_hostname("xn--bcher-kva.de") == "xn--bcher-kva.de"
+    for bad in ["", "localhost", "-bad.example", "bad-.example", "a..example", "under_score.example",
+                "192.0.2.1", "x" * 64 + ".example", "sp ace.example", "a.b/c"]:
+        with pytest.raises(ValueError):
+            normalize_hostname(bad)
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+def test_yaml_syntax_error_has_line() -> None:
+    text = GOOD.replace("    name: Posteo\n", "    name: Posteo: broken: value\n")
+    check_error(text, line_of(text, "Posteo: broken"), "not valid YAML")
+
+
+def test_yaml_syntax_error_fixture_file() -> None:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(DATA / "bad_syntax.yaml")
+    assert info.value.line == 4
+    assert str(info.value).startswith(f"{DATA / 'bad_syntax.yaml'}:4: not valid YAML")
+
+
+def test_unclosed_bracket() -> None:
+    text = GOOD.replace("mail_domains: [posteo.de]", "mail_domains: [posteo.de")
+    err = error_of(text)
+    assert err.line is not None and err.line >= line_of(text, "mail_domains")
+    assert "not valid YAML" in str(err)
+
+
+def test_unknown_key_in_provider() -> None:
+    text = GOOD.replace("    notes: \"free text\"\n", "    notes: \"free text\"\n    colour: blue\n")
+    check_error(text, line_of(text, "colour: blue"), "unknown key 'colour'", "provider 'posteo'",
+                "allowed keys: id, name, kind")
+
+
+def test_unknown_key_in_company_fixture() -> None:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(DATA / "unknown_key.yaml")
+    assert info.value.line == 9
+    assert "unknown key 'headquarters'" in str(info.value)
+    assert "legal_name, country, parent, dpf_certified, source" in str(info.value)
+
+
+def test_unknown_key_in_claim() -> None:
+    text = GOOD.replace("        detail: \"TOTP", "        proof: yes\n        detail: \"TOTP")
+    check_error(text, line_of(text, "proof: yes"), "unknown key 'proof'", "claim '2fa'")
+
+
+def test_unknown_top_level_key() -> None:
+    text = GOOD + "version: 2\n"
+    check_error(text, line_of(text, "version: 2"), "unknown key 'version'")
+
+
+def test_missing_required_key_in_provider() -> None:
+    text = GOOD.replace("    name: Posteo\n", "")
+    check_error(text, line_of(text, "- id: posteo"), "missing required key 'name'", "provider 'posteo'")
+
+
+def test_missing_claimed_in_claim() -> None:
+    text = GOOD.replace("        claimed: true\n", "")
+    check_error(text, line_of(text, "- name: 2fa"), "missing required key 'claimed'")
+
+
+def test_missing_company() -> None:
+    start = GOOD.index("    company:\n      legal_name: Threema")
+    end = GOOD.index("    endpoints:\n      chat:")
+    text = GOOD[:start] + GOOD[end:]
+    check_error(text, line_of(text, "- id: threema"), "missing required key 'company'", "provider 'threema'")
+
+
+def test_missing_providers() -> None:
+    check_error("schema: auditor.providers/1\n", 1, "missing required key 'providers'")
+
+
+def test_bad_kind() -> None:
+    text = GOOD.replace("kind: chat", "kind: messenger")
+    check_error(text, line_of(text, "kind: messenger"), "'messenger' is not allowed", "'mail'", "'chat'")
+
+
+@pytest.mark.parametrize("bad_id", ["Posteo", "posteo_de", "-posteo", '"posteo de"'])
+def test_bad_id(bad_id: str) -> None:
+    text = GOOD.replace("- id: posteo", f"- id: {bad_id}")
+    check_error(text, line_of(text, f"- id: {bad_id}"), "not a valid id", "lower-case")
+
+
+def test_duplicate_id() -> None:
+    text = GOOD.replace("- id: threema", "- id: posteo")
+    check_error(text, line_of(text, "- id: posteo", nth=2), "provider id 'posteo' is already used on line 3")
+
+
+def test_duplicate_id_fixture() -> None:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(DATA / "duplicate_id.yaml")
+    assert info.value.line == 11
+    assert "'example' is already used on line 3" in str(info.value)
+
+
+@pytest.mark.parametrize(("value", "hint"), [("Germany", "ISO 3166-1"), ("de", "did you mean DE"),
+                                             ("DEU", "two upper-case letters"), ("''", "not a country code")])
+def test_bad_country(value: str, hint: str) -> None:
+    text = GOOD.replace("country: DE\n", f"country: {value}\n", 1)
+    check_error(text, line_of(text, f"country: {value}"), "company.country", hint)
+
+
+def test_bad_parent_country() -> None:
+    text = GOOD.replace("country: DE}", "country: Germany}")
+    check_error(text, line_of(text, "Germany}"), "not a country code")
+
+
+@pytest.mark.parametrize("item", ['"bad_host!.example"', '"localhost"', '"192.0.2.1"', '"-x.example:443"'])
+def test_bad_endpoint_host(item: str) -> None:
+    text = GOOD.replace("directory: [apip.threema.ch]", f"directory:\n        - apip.threema.ch\n        - {item}")
+    check_error(text, line_of(text, f"- {item}"), "endpoint", "host")
+
+
+@pytest.mark.parametrize("item", ['"chat.example.org:99999"', '"chat.example.org:0"', '"chat.example.org:abc"',
+                                  '"chat.example.org:"'])
+def test_bad_endpoint_port(item: str) -> None:
+    text = GOOD.replace('chat: ["g-00.0.threema.ch:5222"]', f"chat:\n        - {item}")
+    check_error(text, line_of(text, f"- {item}"), "is not a number from 1 to 65535")
+
+
+def test_unknown_endpoint_role() -> None:
+    text = GOOD.replace("      directory: [apip.threema.ch]", "      directory: [apip.threema.ch]\n      smtp: [x.ch]")
+    check_error(text, line_of(text, "smtp: [x.ch]"), "unknown endpoint role 'smtp'", "webmail, api, chat")
+
+
+def test_endpoint_not_a_string() -> None:
+    text = GOOD.replace("directory: [apip.threema.ch]", "directory:\n        - {host: apip.threema.ch}")
+    check_error(text, line_of(text, "- {host: apip.threema.ch}"), "host[:port]")
+
+
+def test_endpoints_must_be_mapping() -> None:
+    text = GOOD.replace("    endpoints:\n      chat: [\"g-00", "    endpoints: [apip.threema.ch]\n    x_: [\"g-00")
+    text = text.replace("    x_: [\"g-00.0.threema.ch:5222\"]\n      directory: [apip.threema.ch]\n", "")
+    check_error(text, line_of(text, "endpoints: [apip"), "endpoints must map a role")
+
+
+def test_bad_mail_domain() -> None:
+    text = GOOD.replace("mail_domains: [posteo.de]", "mail_domains:\n      - posteo.de\n      - posteo")
+    check_error(text, line_of(text, "- posteo", nth=1) + 1, "mail_domains[1]", "not a fully qualified host name")
+
+
+def test_duplicate_mail_domain() -> None:
+    text = GOOD.replace("mail_domains: [posteo.de]", "mail_domains: [posteo.de, POSTEO.DE]")
+    check_error(text, line_of(text, "mail_domains:"), "listed twice")
+
+
+def test_mail_provider_with_empty_mail_domains() -> None:
+    text = GOOD.replace("mail_domains: [posteo.de]", "mail_domains: []")
+    check_error(text, line_of(text, "mail_domains: []"), "mail provider needs at least one mail domain")
+
+
+def test_mail_provider_without_mail_domains_key() -> None:
+    text = GOOD.replace("    mail_domains: [posteo.de]\n", "")
+    check_error(text, line_of(text, "- id: posteo"), "mail provider needs at least one mail domain")
+
+
+@pytest.mark.parametrize("url", ["ftp://posteo.de/x", "javascript:alert(1)", "posteo.de/blog", "https://",
+                                 '"https://posteo.de/a b"'])
+def test_bad_url_scheme(url: str) -> None:
+    text = GOOD.replace("evidence_url: https://posteo.de/en/blog/new-two-factor-authentication-available",
+                        f"evidence_url: {url}")
+    err = check_error(text, line_of(text, f"evidence_url: {url}"), "claim '2fa'", "evidence_url")
+    assert re.search(r"http\(s\) URL|no host|spaces", str(err))
+
+
+def test_bad_url_in_company_source_and_sources_list() -> None:
+    text = GOOD.replace("source: https://posteo.de/en/site/impressum", "source: file:///etc/passwd")
+    check_error(text, line_of(text, "file:///etc/passwd"), "company.source", "http(s)")
+    text = GOOD.replace("sources: [https://posteo.de/site/postmaster]", "sources:\n      - gopher://x.example")
+    check_error(text, line_of(text, "gopher://"), "sources[0]", "http(s)")
+
+
+@pytest.mark.parametrize("value", ["yes", "maybe", "1", "[true]"])
+def test_claimed_must_be_true_false_unknown(value: str) -> None:
+    text = GOOD.replace("claimed: true", f"claimed: {value}")
+    check_error(text, line_of(text, f"claimed: {value}"), "true, false or unknown")
+
+
+def test_claimed_false_and_unknown() -> None:
+    for word, expected in (("false", False), ("unknown", None), ("True", True)):
+        catalog = parse_catalog(GOOD.replace("claimed: true", f"claimed: {word}"), "providers.yaml")
+        assert catalog.providers[0].claims[0].claimed is expected
+
+
+def test_dpf_certified_must_be_true_false_unknown() -> None:
+    text = GOOD.replace("dpf_certified: unknown", "dpf_certified: no")
+    check_error(text, line_of(text, "dpf_certified: no"), "true, false or unknown")
+
+
+def test_bad_claim_name_and_date_and_duplicates() -> None:
+    text = GOOD.replace("- name: 2fa", "- name: Two-Factor")
+    check_error(text, line_of(text, "- name: Two-Factor"), "not a valid claim name")
+    text = GOOD.replace("source_date: 2014-11", "source_date: November 2014")
+    check_error(text, line_of(text, "source_date: November"), "YYYY, YYYY-MM or YYYY-MM-DD")
+    text = GOOD.replace("source_date: 2014-11", "source_date: 2014-13")
+    check_error(text, line_of(text, "source_date: 2014-13"), "not a date")
+    claim = GOOD[GOOD.index("      - name: 2fa"):GOOD.index("    sources:")]
+    text = GOOD.replace(claim, claim + claim)
+    check_error(text, line_of(text, "    claims:"), "claim '2fa' appears twice")
+
+
+def test_evidence_text_needs_url() -> None:
+    text = GOOD.replace("evidence_url: https://posteo.de/en/blog/new-two-factor-authentication-available",
+                        "evidence_url: null")
+    check_error(text, line_of(text, "- name: 2fa"), "evidence_text is set but evidence_url is not")
+
+
+def test_wrong_types() -> None:
+    text = GOOD.replace("    name: Posteo\n", "    name: [Posteo]\n")
+    check_error(text, line_of(text, "name: [Posteo]"), "expected a single value, got a list")
+    text = GOOD.replace("    claims:\n", "    claims: none\n    x_:\n")
+    err = error_of(text)
+    assert err.line is not None
+
+
+def test_schema_missing_or_wrong() -> None:
+    check_error(GOOD.replace("schema: auditor.providers/1\n", ""), 1, "schema is missing", "auditor.providers/1")
+    text = GOOD.replace("auditor.providers/1", "auditor.providers/2")
+    check_error(text, 1, "schema is 'auditor.providers/2'")
+
+
+def test_empty_and_non_mapping_documents() -> None:
+    check_error("", None, "the file is empty")
+    check_error("# only a comment\n", None, "the file is empty")
+    check_error("- a\n- b\n", 1, "expected a mapping")
+
+
+def test_duplicate_key_is_refused() -> None:
+    text = GOOD.replace("    kind: mail\n", "    kind: mail\n    kind: chat\n")
+    check_error(text, line_of(text, "kind: chat", nth=1), "key 'kind' appears twice")
+
+
+def test_aliases_and_tags_are_refused() -> None:
+    text = GOOD.replace("mail_domains: [posteo.de]", "mail_domains: &d [posteo.de]\n    sources: *d")
+    text = text.replace("    sources: [https://posteo.de/site/postmaster]\n", "")
+    assert "not supported" in str(error_of(text))
+    text = GOOD.replace("name: Posteo\n", "name: !!python/object:os.system Posteo\n")
+    check_error(text, line_of(text, "!!python"), "tag")
+
+
+def test_deep_nesting_is_refused() -> None:
+    text = GOOD + "extra: " + "[" * 5000 + "]" * 5000 + "\n"
+    err = error_of(text)
+    assert "nested too deeply" in str(err)
+
+
+def test_garbage_never_crashes() -> None:
+    for garbage in ["\x00\x01", "{", "]", "schema: [", "providers: 3", "schema: auditor.providers/1\nproviders: 3",
+                    "schema: auditor.providers/1\nproviders: [3, null, []]", "? [a]\n: b\n", "%YAML 9.9\n---\na: 1",
+                    "schema: auditor.providers/1\nproviders:\n  - endpoints: {chat: 5}\n",
+                    "schema: auditor.providers/1\nproviders:\n  - endpoints: [1]\n    id: x\n"]:
+        with pytest.raises(CatalogError):
+            parse_catalog(garbage, "providers.yaml")
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+def test_file_not_found(tmp_path: Path) -> None:
+    path = tmp_path / "missing.yaml"
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert info.value.line is None
+    assert str(info.value) == f"{path}: file not found; pass the catalog with --providers FILE"
+
+
+def test_directory_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError) as info:
+        load_catalog(tmp_path)
+    assert info.value.line is None and "directory" in str(info.value)
+
+
+def test_unreadable_path(tmp_path: Path) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("x", encoding="utf-8")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(afile / "providers.yaml")  # a path through a regular file: ENOTDIR
+    assert info.value.line is None and "cannot read the file" in str(info.value)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_permission_denied(tmp_path: Path) -> None:
+    path = tmp_path / "secret.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    path.chmod(0)
+    try:
+        with pytest.raises(CatalogError) as info:
+            load_catalog(path)
+        assert info.value.line is None and "cannot read the file" in str(info.value)
+    finally:
+        path.chmod(0o600)
+
+
+def test_file_larger_than_5_mb(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(GOOD.encode() + b"#" * MAX_BYTES)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert info.value.line is None and "larger than 5 MB" in str(info.value)
+    with pytest.raises(CatalogError):
+        parse_catalog("#" * (MAX_BYTES + 1), "providers.yaml")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(GOOD.replace("Posteo e.K.", "Posteo é").encode("latin-1"))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert info.value.line == line_of(GOOD, "Posteo e.K.") and "UTF-8" in str(info.value)
+
+
+def test_load_good_file_with_bom(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_catalog(path).ids == ["posteo", "threema"]
