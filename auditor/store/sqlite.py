@@ -1,0 +1,539 @@
+"""The audit history in one SQLite file: audits, providers, findings, evidence and scores.
+
+An audit is written while it runs: `begin_audit` records it incomplete, `add_provider` commits each
+provider in its own transaction and `finish_audit` marks it complete. A run killed at any point leaves
+the providers already committed, readable and flagged incomplete; WAL journaling means the file is never
+left corrupt. Evidence is content-addressed (SHA-256 of canonical JSON), so the same DNS answer or
+certificate chain seen in a hundred audits is stored once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from auditor.errors import ConfigError
+from auditor.findings import Audit, Finding, ProviderResult, Score
+from auditor.store.evidence import canonical_json, evidence_hash
+from auditor.store.schema import SCHEMA_VERSION, migrate, user_version
+
+# Long enough for a cron scan and a hand-run `auditor history` to overlap without "database is locked":
+# writers hold the lock only for one provider's transaction.
+BUSY_TIMEOUT_S = 30.0
+
+_FIX = "move it aside or pass --db FILE"
+
+
+class AuditSummary(BaseModel):
+    """One line of `auditor history`: what an audit is, without its findings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    audit_id: str
+    started_at: str
+    finished_at: str | None
+    complete: bool
+    lab: bool
+    providers: int
+    profile: str
+    tool_version: str
+
+
+class HistoryRow(NamedTuple):
+    """A provider's score in one complete audit; value and grade are None when it was not scored."""
+
+    audit_id: str
+    started_at: str
+    provider_id: str
+    value: float | None
+    grade: str | None
+
+
+def _describe(path: Path, exc: sqlite3.Error) -> str:
+    """One line for a failed SQLite operation, with what to do about it."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "locked" in reason or "busy" in reason:
+        return f"{path}: {reason} (another auditor process held it over {BUSY_TIMEOUT_S:.0f} s); retry later"
+    return f"{path}: not a usable auditor database ({reason}); {_FIX}"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reported(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Turn SQLite errors (a damaged file, a lock held too long) into one-line ConfigErrors."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise ConfigError(_describe(self.path, exc)) from exc
+
+    return wrapper
+
+
+def _epoch(timestamp: str) -> float:
+    """RFC 3339 to seconds since the epoch; a timestamp without an offset is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError as exc:
+        raise ValueError(f"not an RFC 3339 timestamp: {timestamp!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _prune_plan(rows: list[tuple[str, float, int, int]], keep: int | None, cutoff: float | None) -> list[str]:
+    """The ids `Store.prune` deletes, from (id, started_epoch, complete, lab) rows newest first."""
+    if keep is None and cutoff is None:
+        return []
+    protected: set[str] = set()
+    for lab in (0, 1):
+        latest = next((r for r in rows if r[2] and r[3] == lab), None)
+        if latest is not None:
+            protected.add(latest[0])
+    kept_by_count: set[str] = set()
+    if keep is not None:
+        complete_seen = 0
+        for audit_id, _started, complete, _lab in rows:
+            if complete:
+                complete_seen += 1
+                if complete_seen <= keep:
+                    kept_by_count.add(audit_id)
+            elif complete_seen == 0:
+                kept_by_count.add(audit_id)  # newer than every complete audit: may still be running
+    young = {r[0] for r in rows if cutoff is not None and r[1] >= cutoff}
+    return [
+        r[0]
+        for r in rows
+        if r[0] not in protected
+        and (keep is None or r[0] not in kept_by_count)
+        and (cutoff is None or r[0] not in young)
+    ]
+
+
+class Store:
+    """The audit history. Use `Store.open(path)`, preferably as a context manager.
+
+    One Store per thread: the underlying sqlite3 connection is not shared across threads.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path, journal_mode: str) -> None:
+        self._db = db
+        self.path = path
+        self.journal_mode = journal_mode  # "wal" except on file systems that cannot share memory maps
+
+    # -- opening and closing ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating it and its directory if needed) and migrate the database at `path`.
+
+        Anything that makes the file unusable (not a database, corrupt, unreadable, from a newer
+        auditor) is a `ConfigError` whose one-line message names the file and the fix.
+        """
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot create the directory {path.parent} ({exc.strerror}); pass --db FILE"
+            ) from exc
+        db: sqlite3.Connection | None = None
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly one
+            # provider (or one migration), never whatever the sqlite3 module decides to group.
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            journal_mode = cls._configure(db)
+            # One snapshot for both reads: another process creating the schema in between would
+            # otherwise look like a foreign database (tables present, version 0).
+            db.execute("BEGIN")
+            version = user_version(db)
+            has_tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+            db.execute("COMMIT")
+            if version > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"{path}: written by a newer auditor (schema {version}, this one knows up to "
+                    f"{SCHEMA_VERSION}); upgrade auditor or pass --db FILE"
+                )
+            if version == 0 and has_tables:
+                raise ConfigError(f"{path}: an SQLite database, but not an auditor one; {_FIX}")
+            migrate(db)
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            raise ConfigError(_describe(path, exc)) from exc
+        except BaseException:
+            if db is not None:
+                db.close()
+            raise
+        return cls(db, path, journal_mode)
+
+    @staticmethod
+    def _configure(db: sqlite3.Connection) -> str:
+        # WAL: readers never block the writer and a killed writer cannot corrupt the file.
+        # synchronous=NORMAL is durable against process crashes in WAL mode; only a power loss may undo
+        # the last commits, and never corrupt.
+        journal_mode = str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
+        return journal_mode
+
+    @_reported
+    def connection_settings(self) -> dict[str, Any]:
+        """The pragmas in force on this connection (for diagnostics: is the file really in WAL?)."""
+        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "user_version")
+        return {name: self._db.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so waiting for another writer happens here under the
+        # busy timeout rather than failing halfway through the transaction.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # One snapshot for a multi-query read: without it, a scan committing a provider between two
+        # SELECTs would show findings of a provider the first SELECT did not see.
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+        finally:
+            self._db.execute("COMMIT")
+
+    # -- writing an audit ---------------------------------------------------------------------------
+
+    @_reported
+    def begin_audit(self, audit: Audit) -> str:
+        """Record `audit` as incomplete (whatever its `complete` says) and return its id.
+
+        Providers already in `audit.providers` are added, each in its own transaction.
+        """
+        epoch = _epoch(audit.started_at)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM audits WHERE id = ?", (audit.audit_id,)).fetchone():
+                raise ConfigError(f"{self.path}: audit {audit.audit_id} already exists")
+            db.execute(
+                "INSERT INTO audits (id, schema, started_at, started_epoch, finished_at, complete, profile,"
+                " tool_version, vantage, lab) VALUES (?, ?, ?, ?, NULL, 0, ?, ?, ?, ?)",
+                (
+                    audit.audit_id, audit.schema_, audit.started_at, epoch, audit.profile,
+                    audit.tool_version, canonical_json(audit.vantage.model_dump(mode="json")),
+                    int(audit.vantage.lab),
+                ),
+            )
+        for result in audit.providers:
+            self.add_provider(audit.audit_id, result)
+        return audit.audit_id
+
+    @_reported
+    def add_provider(self, audit_id: str, result: ProviderResult) -> None:
+        """Commit one provider's findings (and score, if any) in one transaction.
+
+        Adding a provider again replaces it in place (a retried provider); adding to a complete audit is
+        refused, since a finished audit is a record a DPO may already have shown.
+        """
+        with self._write() as db:
+            row = db.execute("SELECT complete FROM audits WHERE id = ?", (audit_id,)).fetchone()
+            if row is None:
+                raise ConfigError(f"{self.path}: no audit {audit_id}")
+            if row[0]:
+                raise ConfigError(f"{self.path}: audit {audit_id} is complete; start a new audit")
+            old = db.execute(
+                "SELECT position FROM providers WHERE audit_id = ? AND provider_id = ?", (audit_id, result.id)
+            ).fetchone()
+            if old is not None:
+                position = old[0]
+                db.execute("DELETE FROM providers WHERE audit_id = ? AND provider_id = ?", (audit_id, result.id))
+            else:
+                position = db.execute(
+                    "SELECT coalesce(max(position) + 1, 0) FROM providers WHERE audit_id = ?", (audit_id,)
+                ).fetchone()[0]
+            db.execute(
+                "INSERT INTO providers (audit_id, provider_id, position, name, kind) VALUES (?, ?, ?, ?, ?)",
+                (audit_id, result.id, position, result.name, result.kind),
+            )
+            for index, finding in enumerate(result.checks):
+                self._insert_finding(db, audit_id, result.id, index, finding)
+            if result.score is not None:
+                self._upsert_score(db, audit_id, result.id, result.score)
+
+    @staticmethod
+    def _insert_finding(
+        db: sqlite3.Connection, audit_id: str, provider_id: str, position: int, finding: Finding
+    ) -> None:
+        data = finding.model_dump(mode="json")
+        digest: str | None = None
+        if data["evidence"]:
+            body = canonical_json(data["evidence"])
+            digest = evidence_hash(body)
+            db.execute("INSERT OR IGNORE INTO evidence (hash, body) VALUES (?, ?)", (digest, body))
+        db.execute(
+            "INSERT INTO findings (audit_id, provider_id, position, check_id, subject, target, status, value,"
+            " summary, evidence_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                audit_id, provider_id, position, data["id"], data["subject"], data["target"], data["status"],
+                canonical_json(data["value"]), data["summary"], digest,
+            ),
+        )
+
+    @staticmethod
+    def _upsert_score(db: sqlite3.Connection, audit_id: str, provider_id: str, score: Score) -> None:
+        db.execute(
+            "INSERT INTO scores (audit_id, provider_id, profile, value, grade, body) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (audit_id, provider_id, profile) DO UPDATE SET"
+            " value = excluded.value, grade = excluded.grade, body = excluded.body",
+            (
+                audit_id, provider_id, score.profile, score.value, score.grade,
+                canonical_json(score.model_dump(mode="json")),
+            ),
+        )
+
+    @_reported
+    def set_score(self, audit_id: str, provider_id: str, score: Score) -> None:
+        """Record (or replace) a provider's score under `score.profile`; allowed on complete audits too,
+        since re-scoring a stored audit under another profile changes no measurement."""
+        with self._write() as db:
+            known = db.execute(
+                "SELECT 1 FROM providers WHERE audit_id = ? AND provider_id = ?", (audit_id, provider_id)
+            ).fetchone()
+            if known is None:
+                raise ConfigError(f"{self.path}: no provider {provider_id} in audit {audit_id}")
+            self._upsert_score(db, audit_id, provider_id, score)
+
+    @_reported
+    def finish_audit(self, audit_id: str, finished_at: str) -> None:
+        """Mark the audit complete: from now on it is what `load_audit()` and `diff` compare against."""
+        _epoch(finished_at)  # reject a malformed timestamp before it becomes part of the record
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE audits SET finished_at = ?, complete = 1 WHERE id = ?", (finished_at, audit_id)
+            )
+            if cursor.rowcount == 0:
+                raise ConfigError(f"{self.path}: no audit {audit_id}")
+
+    def save(self, audit: Audit) -> str:
+        """Store a whole audit at once (an imported JSON document, a re-scored copy); finished if it is."""
+        audit_id = self.begin_audit(audit)
+        if audit.complete and audit.finished_at:
+            self.finish_audit(audit_id, audit.finished_at)
+        return audit_id
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    @_reported
+    def resolve_id(self, audit_id: str | None) -> str:
+        """The full id for `audit_id` (an id or a unique prefix); None is the latest complete audit."""
+        if audit_id is None:
+            row = self._db.execute(
+                "SELECT id FROM audits WHERE complete = 1 ORDER BY started_epoch DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise ConfigError(f"{self.path}: no complete audit yet; run `auditor scan` first")
+            return str(row[0])
+        if not audit_id:
+            raise ConfigError("empty audit id; `auditor history` lists the audits")
+        if self._db.execute("SELECT 1 FROM audits WHERE id = ?", (audit_id,)).fetchone():
+            return audit_id
+        # substr, not LIKE: ids may contain % or _, which LIKE would read as wildcards.
+        matches = [
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT id FROM audits WHERE substr(id, 1, ?) = ? ORDER BY started_epoch DESC",
+                (len(audit_id), audit_id),
+            )
+        ]
+        if not matches:
+            raise ConfigError(f"{self.path}: no audit {audit_id!r}; `auditor history` lists the audits")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+            raise ConfigError(f"audit id {audit_id!r} is ambiguous ({shown}); give more characters")
+        return matches[0]
+
+    @_reported
+    def load_audit(self, audit_id: str | None = None, *, profile: str | None = None) -> Audit:
+        """The stored audit (None: the latest complete one; a unique id prefix is enough).
+
+        Scores are those under `profile`, by default the audit's own profile; a provider not scored
+        under it has `score=None`.
+        """
+        with self._read():
+            return self._load(self.resolve_id(audit_id), profile)
+
+    def _load(self, full_id: str, profile: str | None) -> Audit:
+        row = self._db.execute(
+            "SELECT schema, started_at, finished_at, complete, profile, tool_version, vantage"
+            " FROM audits WHERE id = ?",
+            (full_id,),
+        ).fetchone()
+        schema, started_at, finished_at, complete, audit_profile, tool_version, vantage = row
+        profile = profile or audit_profile
+        scores = {
+            pid: json.loads(body)
+            for pid, body in self._db.execute(
+                "SELECT provider_id, body FROM scores WHERE audit_id = ? AND profile = ?", (full_id, profile)
+            )
+        }
+        providers: dict[str, dict[str, Any]] = {}
+        for pid, name, kind in self._db.execute(
+            "SELECT provider_id, name, kind FROM providers WHERE audit_id = ? ORDER BY position", (full_id,)
+        ):
+            providers[pid] = {"id": pid, "name": name, "kind": kind, "score": scores.get(pid), "checks": []}
+        for pid, check_id, subject, target, status, value, summary, evidence in self._db.execute(
+            "SELECT f.provider_id, f.check_id, f.subject, f.target, f.status, f.value, f.summary, e.body"
+            " FROM findings AS f LEFT JOIN evidence AS e ON e.hash = f.evidence_hash"
+            " WHERE f.audit_id = ? ORDER BY f.provider_id, f.position",
+            (full_id,),
+        ):
+            providers[pid]["checks"].append(
+                {
+                    "id": check_id, "subject": subject, "target": target, "status": status,
+                    "value": json.loads(value), "summary": summary,
+                    "evidence": json.loads(evidence) if evidence is not None else {},
+                }
+            )
+        return Audit.model_validate(
+            {
+                "schema": schema, "audit_id": full_id, "started_at": started_at, "finished_at": finished_at,
+                "complete": bool(complete), "tool_version": tool_version, "profile": profile,
+                "vantage": json.loads(vantage), "providers": list(providers.values()),
+            }
+        )
+
+    @_reported
+    def list_audits(self, limit: int = 50) -> list[AuditSummary]:
+        """The most recent audits first, complete or not."""
+        rows = self._db.execute(
+            "SELECT a.id, a.started_at, a.finished_at, a.complete, a.lab, a.profile, a.tool_version,"
+            " (SELECT count(*) FROM providers AS p WHERE p.audit_id = a.id)"
+            " FROM audits AS a ORDER BY a.started_epoch DESC, a.rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            AuditSummary(
+                audit_id=r[0], started_at=r[1], finished_at=r[2], complete=bool(r[3]), lab=bool(r[4]),
+                profile=r[5], tool_version=r[6], providers=r[7],
+            )
+            for r in rows
+        ]
+
+    @_reported
+    def previous_complete(self, audit_id: str) -> str | None:
+        """The latest complete audit started before `audit_id`, or None.
+
+        Only audits with the same lab flag count: comparing a simulation with the real Internet would
+        report every difference between the two worlds as a change.
+        """
+        with self._read():
+            full_id = self.resolve_id(audit_id)
+            epoch, rowid, lab = self._db.execute(
+                "SELECT started_epoch, rowid, lab FROM audits WHERE id = ?", (full_id,)
+            ).fetchone()
+            row = self._db.execute(
+                "SELECT id FROM audits WHERE complete = 1 AND lab = ? AND id != ?"
+                " AND (started_epoch < ? OR (started_epoch = ? AND rowid < ?))"
+                " ORDER BY started_epoch DESC, rowid DESC LIMIT 1",
+                (lab, full_id, epoch, epoch, rowid),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    @_reported
+    def history(self, provider_id: str | None = None) -> list[HistoryRow]:
+        """Scores over time, oldest first, from complete audits, under each audit's own profile.
+
+        Incomplete audits are left out: a run killed halfway is not a measurement to plot.
+        """
+        query = (
+            "SELECT a.id, a.started_at, p.provider_id, s.value, s.grade"
+            " FROM audits AS a JOIN providers AS p ON p.audit_id = a.id"
+            " LEFT JOIN scores AS s"
+            "   ON s.audit_id = a.id AND s.provider_id = p.provider_id AND s.profile = a.profile"
+            " WHERE a.complete = 1"
+        )
+        params: tuple[str, ...] = ()
+        if provider_id is not None:
+            query += " AND p.provider_id = ?"
+            params = (provider_id,)
+        query += " ORDER BY a.started_epoch, a.rowid, p.position"
+        return [HistoryRow(*r) for r in self._db.execute(query, params)]
+
+    # -- maintenance --------------------------------------------------------------------------------
+
+    @_reported
+    def prune(
+        self, keep: int | None = None, older_than: timedelta | None = None, *, now: datetime | None = None
+    ) -> list[str]:
+        """Delete old audits and the evidence only they used; return the deleted ids.
+
+        An audit survives if any given rule keeps it:
+        - `keep=N` keeps the N most recent complete audits, and incomplete audits newer than the latest
+          complete one (a scan may still be writing them); older incomplete audits are leftovers of
+          killed runs and go.
+        - `older_than=D` keeps audits started less than D ago.
+        The latest complete audit (and the latest complete lab audit) is never deleted: it is what the
+        next `diff` compares against. With neither rule, no audit is deleted (orphaned evidence still is).
+        """
+        if keep is not None and keep < 0:
+            raise ConfigError(f"--keep must be 0 or more, got {keep}")
+        cutoff = ((now or datetime.now(UTC)) - older_than).timestamp() if older_than is not None else None
+        # Decide and delete under one write lock: a scan finishing in between cannot change the plan.
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT id, started_epoch, complete, lab FROM audits ORDER BY started_epoch DESC, rowid DESC"
+            ).fetchall()
+            doomed = _prune_plan(rows, keep, cutoff)
+            db.executemany("DELETE FROM audits WHERE id = ?", [(i,) for i in doomed])
+            db.execute(
+                "DELETE FROM evidence WHERE hash NOT IN"
+                " (SELECT evidence_hash FROM findings WHERE evidence_hash IS NOT NULL)"
+            )
+        return doomed
+
+    def integrity_check(self) -> str:
+        """"ok", or the problems SQLite reports (page-level integrity, then broken foreign keys)."""
+        try:
+            problems = [str(r[0]) for r in self._db.execute("PRAGMA integrity_check")]
+            if problems == ["ok"]:
+                problems = []
+            problems += [
+                f"{table} row {rowid} references a missing {parent}"
+                for table, rowid, parent, _fk in self._db.execute("PRAGMA foreign_key_check")
+            ]
+        except sqlite3.DatabaseError as exc:  # damaged beyond what the check itself can walk
+            problems = [str(exc)]
+        return "; ".join(problems) if problems else "ok"
+
+    @_reported
+    def evidence(self, digest: str) -> Any:
+        """The stored evidence with this SHA-256, or None (lets a report cite and re-check evidence)."""
+        row = self._db.execute("SELECT body FROM evidence WHERE hash = ?", (digest,)).fetchone()
+        return json.loads(row[0]) if row else None
