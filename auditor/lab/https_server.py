@@ -1,0 +1,166 @@
+"""Minimal HTTP/1.1 over TLS (and plain HTTP) for lab web endpoints.
+
+One listener per (address, port). Over TLS the certificate is chosen by SNI among the host names that live
+on the address (the first one when the client sends no SNI). Requests are routed by (host, path) to a fixed
+response; anything else is a 404. Every request received is appended to `requests` (method, host, path,
+headers, body), which is how webhook notifications are observed in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 16 * 1024
+MAX_BODY = 1024 * 1024
+IDLE_TIMEOUT = 15.0
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
+           400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class Route:
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    redirect_to_https: bool = False  # 301 to the same host and path over https (plain-HTTP listeners)
+
+
+@dataclass
+class Request:
+    scheme: str
+    server: str  # "ip:port" that received it
+    method: str
+    host: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    received_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+
+
+class HttpServer:
+    """`contexts` maps host name -> SSLContext (TLS) or is empty (plain HTTP)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        routes: Mapping[tuple[str, str], Route],
+        requests: list[Request],
+        contexts: Mapping[str, ssl.SSLContext] | None = None,
+        default: Route | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.routes = routes
+        self.requests = requests
+        self.contexts = dict(contexts or {})
+        self.default = default
+        self._server: asyncio.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.contexts:
+            return None
+        first = next(iter(self.contexts.values()))
+
+        def pick(sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+            # Unknown names get the default certificate, as real virtual hosting does.
+            if server_name and server_name.lower() in self.contexts:
+                sslobj.context = self.contexts[server_name.lower()]
+
+        first.sni_callback = pick
+        return first
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, ssl=self._ssl(), reuse_address=True
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._conns):
+            w.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conns.add(writer)
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError,
+                ssl.SSLError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("lab HTTP %s:%s: request failed", self.host, self.port)
+        finally:
+            self._conns.discard(writer)
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; True to keep the connection for another."""
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                await self._send(writer, "GET", Route(400, body=b"bad request\n"), close=True)
+            return False
+        if len(head) > MAX_HEAD:
+            await self._send(writer, "GET", Route(400, body=b"header too large\n"), close=True)
+            return False
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            await self._send(writer, "GET", Route(400, body=b"bad request line\n"), close=True)
+            return False
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+        length = headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            await self._send(writer, method, Route(413, body=b"body too large\n"), close=True)
+            return False
+        body = await asyncio.wait_for(reader.readexactly(int(length)), IDLE_TIMEOUT) if int(length) else b""
+        host = headers.get("host", "").lower()
+        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        path = target.split("?", 1)[0]
+        self.requests.append(Request(
+            "https" if self.contexts else "http", f"{self.host}:{self.port}", method, host, target, headers, body
+        ))
+        route = (
+            self.routes.get((host, target)) or self.routes.get((host, path)) or self.routes.get((host, "*"))
+            or self.default
+            or Route(404, body=b"not found\n")
+        )
+        if route.redirect_to_https:
+            route = Route(301, (("Location", f"https://{host}{target}"),), b"moved\n")
+        close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        await self._send(writer, method, route, close)
+        return not close
+
+    async def _send(self, writer: asyncio.StreamWriter, method: str, route: Route, close: bool) -> None:
+        reason = REASONS.get(route.status, "Unknown")
+        names = {k.lower() for k, _ in route.headers}
+        head = [f"HTTP/1.1 {route.status} {reason}", "Server: auditor-lab"]
+        head += [f"{k}: {v}" for k, v in route.headers]
+        if "content-type" not in names:
+            head.append("Content-Type: text/plain; charset=utf-8")
+        head.append(f"Content-Length: {len(route.body)}")
+        head.append("Connection: close" if close else "Connection: keep-alive")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if method != "HEAD":
+            writer.write(route.body)
+        await writer.drain()

@@ -1,0 +1,268 @@
+"""`Lab`: the whole simulated Internet on loopback, run in a background thread with its own event loop.
+
+A scan only needs `lab.overrides()` (or `lab.flags()` on the command line): a resolver address, a port map
+(well-known ports -> unprivileged ones), the lab CA bundle, the lab trust anchor and the lab GeoIP database.
+Nothing in the scanner knows it talks to a lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from auditor.lab.ca import IssuedCert, LabCA
+from auditor.lab.dns_server import DnsServer, LabResolver
+from auditor.lab.geo import Location, write_geoip_db
+from auditor.lab.https_server import HttpServer, Request, Route
+from auditor.lab.silent_server import SilentServer
+from auditor.lab.smtp_server import Delivered, SmtpServer
+from auditor.lab.tlsconf import server_context
+from auditor.lab.world import LAB_CATALOG, OVERLAY, World, allocate_addresses, build_world
+from auditor.lab.zones import ROOT, SigningPolicy, ZoneBuilder, ZoneSet, signing_module
+
+REPO_CATALOG = Path(__file__).resolve().parents[2] / "providers.yaml"
+DEFAULT_PORT_MAP = {25: 2525, 80: 8080, 443: 4443, 465: 4465}
+START_TIMEOUT = 30.0
+
+
+class _Server(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def default_catalogs() -> list[Path]:
+    """The repository's providers.yaml (when it exists) and the lab's broken providers."""
+    return [p for p in (REPO_CATALOG, LAB_CATALOG) if p.exists()]
+
+
+def _unprivileged(port_map: dict[int, int] | None) -> dict[int, int]:
+    merged = {**DEFAULT_PORT_MAP, **(port_map or {})}
+    for src, dst in merged.items():
+        if dst < 1024:
+            raise ValueError(f"port map {src}={dst}: the lab runs without root, use a port above 1023")
+    return merged
+
+
+class Lab:
+    """Start with `with Lab() as lab:` or `lab.start()` / `lab.stop()`."""
+
+    def __init__(
+        self,
+        catalogs: Sequence[Path] | None = None,
+        net: int = 77,
+        workdir: Path | None = None,
+        dns_port: int = 5353,
+        port_map: dict[int, int] | None = None,
+        overlay: Path = OVERLAY,
+    ) -> None:
+        if not 1 <= net <= 254:
+            raise ValueError(f"net must be 1..254 (addresses 127.<net>.x.y), got {net}")
+        self.catalogs = list(catalogs) if catalogs is not None else default_catalogs()
+        # Until the real providers.yaml exists, the overlay's real-world providers stand in for it.
+        self._standin = catalogs is None and not REPO_CATALOG.exists()
+        self.net = net
+        self.dns_address = f"127.{net}.0.53"
+        self.dns_port = dns_port
+        self.port_map = _unprivileged(port_map)
+        self.overlay = overlay
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"auditor-lab-{net}-"))
+        self.mailbox: list[Delivered] = []
+        self.requests: list[Request] = []
+        self.world = World()
+        self.zones = ZoneSet()
+        self.certs: dict[str, IssuedCert] = {}
+        self.ca_bundle = self.workdir / "lab-ca.pem"
+        self.trust_anchor = self.workdir / "lab-root-anchor.zone"
+        self.geoip_db = self.workdir / "lab-geoip.mmdb"
+        self.startup_seconds = 0.0
+        self._servers: list[_Server] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- public API ---------------------------------------------------------------------------------------
+    def overrides(self) -> dict[str, Any]:
+        """Exactly the settings a scan of the lab needs (keys of `auditor.settings.Settings`)."""
+        return {
+            "resolver": f"{self.dns_address}:{self.dns_port}",
+            "port_map": dict(self.port_map),
+            "ca_bundle": self.ca_bundle,
+            "trust_anchor": self.trust_anchor,
+            "geoip_db": self.geoip_db,
+            "lab": True,
+        }
+
+    def flags(self) -> str:
+        """The same as command-line flags, for `auditor scan`."""
+        ports = ",".join(f"{k}={v}" for k, v in sorted(self.port_map.items()))
+        return (
+            f"--resolver {self.dns_address}:{self.dns_port} --port-map {ports} --ca-bundle {self.ca_bundle} "
+            f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db}"
+        )
+
+    def address(self, host: str) -> str:
+        """The loopback address of a lab host name."""
+        return self.world.hosts[host.lower().rstrip(".")].ip
+
+    def port(self, well_known: int) -> int:
+        return self.port_map.get(well_known, well_known)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> Lab:
+        if self.running:
+            return self
+        t0 = time.monotonic()
+        self._build()
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name=f"auditor-lab-{self.net}", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._start_servers(), loop).result(START_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._stop_servers(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        loop.close()
+        self._loop = self._thread = None
+        self._servers = []
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- building -----------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        world = build_world(self.catalogs, self.overlay, include_overlay_only=self._standin)
+        for name, ip in allocate_addresses(world.hosts, self.net).items():
+            world.hosts[name].ip = ip
+        self.world = world
+        ca = LabCA(self.workdir / "pki")
+        shutil.copyfile(ca.bundle, self.ca_bundle)
+        self.certs = {}
+        for host in world.hosts.values():
+            if host.smtp or host.smtps or host.https:
+                self.certs[host.name] = ca.issue([host.name], host.tls.key_type, host.tls.cert_fault)
+        self.zones = self._build_zones(world)
+        self._write_trust_anchor()
+        write_geoip_db(self.geoip_db, {
+            h.ip: Location(h.country, h.asn, h.org) for h in world.hosts.values()
+        })
+
+    def _build_zones(self, world: World) -> ZoneSet:
+        zb = ZoneBuilder(self.dns_address)
+        for origin, policy in world.zones.items():
+            zb.declare_zone(origin, policy)
+        zb.declare_zone(".", SigningPolicy(signed=True))
+        zb.add("a.root-servers.net.", "A", self.dns_address, 86400)
+        for owner, rdtype, value in world.records:
+            zb.add(owner, rdtype, value)
+        for host in world.hosts.values():
+            zb.add(host.name + ".", "A", host.ip)
+            cert = self.certs.get(host.name)
+            if host.dane and cert is not None and host.smtp:
+                tlsa = cert.tlsa_3_1_1()
+                if host.dane == "mismatch":
+                    tlsa = tlsa[:-8] + "00000000"  # a record for a key the server does not have
+                zb.add(f"_25._tcp.{host.name}.", "TLSA", tlsa)
+        return zb.finish()
+
+    def _write_trust_anchor(self) -> None:
+        signing = signing_module()
+        keys = self.zones.keys.get(ROOT)
+        if keys is not None and signing is not None and hasattr(signing, "trust_anchor_text"):
+            self.trust_anchor.write_text(signing.trust_anchor_text(keys), encoding="utf-8")
+        else:
+            self.trust_anchor.write_text(
+                "; auditor lab: the root zone is not signed (no signer available), so no trust anchor.\n",
+                encoding="utf-8",
+            )
+
+    def _make_servers(self) -> list[_Server]:
+        faults = {}
+        for f in self.world.dns_faults:
+            faults[f.key()] = f.fault
+        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults), self.dns_address, self.dns_port)]
+        for host in self.world.hosts.values():
+            cert = self.certs.get(host.name)
+            ctx = server_context(cert, host.tls) if cert is not None else None
+            if host.smtp:
+                starttls = ctx if host.starttls else None
+                servers.append(SmtpServer(host.name, host.ip, self.port(25), starttls, self.mailbox))
+            if host.smtps and ctx is not None:
+                servers.append(SmtpServer(host.name, host.ip, self.port(465), ctx, self.mailbox, implicit_tls=True))
+            if host.https and ctx is not None:
+                routes = {(host.name, path): r for path, r in host.routes.items()}
+                servers.append(HttpServer(host.ip, self.port(443), routes, self.requests, {host.name: ctx}))
+            for raw_port in sorted(host.raw_ports):
+                servers.append(SilentServer(host.ip, self.port(raw_port)))
+            if host.http:
+                plain: dict[tuple[str, str], Route] = {(host.name, p): r for p, r in host.http_routes.items()}
+                fallback = host.http_routes.get("*")
+                servers.append(HttpServer(host.ip, self.port(80), plain, self.requests, None, default=fallback))
+        return servers
+
+    async def _start_servers(self) -> None:
+        self._servers = self._make_servers()
+        for server in self._servers:
+            await server.start()
+
+    async def _stop_servers(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self._servers), return_exceptions=True)
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def serve_forever(lab: Lab) -> None:
+    """`auditor lab serve`: start, print the scan flags, run until Ctrl-C (or SIGTERM)."""
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with lab:
+            hosts = len(lab.world.hosts)
+            print(f"auditor lab: {len(lab.world.providers)} providers, {hosts} hosts, "
+                  f"{len(lab.zones.zones)} zones, started in {lab.startup_seconds:.1f}s", flush=True)
+            print(f"scan it with: auditor scan {lab.flags()}", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(0.5):
+                    pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
