@@ -37,11 +37,12 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
-def error(check_id: str, subject: str, reason: str, target: str | None = None, **evidence: Any) -> Finding:
+def error(check_id: str, subject: str, reason: str, target: str | None = None,
+          evidence: dict[str, Any] | None = None) -> Finding:
     """A finding for a probe that could not finish: never a pass, the reason in the summary."""
     return Finding(
         id=check_id, subject=subject, target=target, status=Status.ERROR, value=None,
-        summary=reason, evidence=dict(evidence),
+        summary=reason[:500], evidence=evidence or {},
     )
 
 

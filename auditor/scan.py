@@ -10,19 +10,24 @@ import asyncio
 import datetime as dt
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from auditor import __version__
 from auditor.catalog import Provider
 from auditor.errors import NetworkUnavailable
 from auditor.findings import Audit, Finding, ProviderResult, Vantage, error
 from auditor.net.dns import DnsError
+from auditor.probes.claims import claim_finding
 from auditor.probes.context import ScanContext
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
+from auditor.probes.jurisdiction import hosting_summary, jurisdiction_finding
 from auditor.probes.mail import audit_mail_domain
+from auditor.probes.web import hsts_finding, security_txt_finding
 from auditor.settings import Settings
 
 PREFLIGHT_TIMEOUT = 3.0
+HTTPS_PORT = 443
+SECURITY_TXT_ROLES = {"webmail", "web"}
 
 ProviderCallback = Callable[[ProviderResult], None]
 
@@ -46,19 +51,51 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+def _web_units(provider: Provider, ctx: ScanContext) -> list[Awaitable[list[Finding]]]:
+    units: list[Awaitable[list[Finding]]] = []
+    for ep in provider.endpoints:
+        if ep.port == HTTPS_PORT:
+            units.append(_one(hsts_finding(ep.host, ep.port, ctx)))
+            if ep.role in SECURITY_TXT_ROLES:
+                units.append(_one(security_txt_finding(ep.host, ep.port, ctx)))
+    return units
+
+
+async def _one(finding: Awaitable[Finding]) -> list[Finding]:
+    return [await finding]
+
+
 async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult:
-    """Every probe of one provider, bounded by the provider deadline."""
+    """Every probe of one provider, bounded by the provider deadline: what finished is kept, what did not is
+    reported as an `error` finding, never dropped silently."""
     dpf = provider.company.dpf_certified
-    units = [audit_mail_domain(d, ctx, dpf_certified=dpf) for d in provider.mail_domains]
+    units: list[Awaitable[list[Finding]]] = [audit_mail_domain(d, ctx, dpf_certified=dpf)
+                                             for d in provider.mail_domains]
     units += [ctx.endpoint(TlsEndpoint(ep.host, ep.host, ep.port, starttls=False, dpf_certified=dpf), audit_endpoint)
               for ep in provider.endpoints]
-    try:
-        parts = await asyncio.wait_for(asyncio.gather(*units), ctx.settings.provider_deadline)
-        findings = _dedupe([f for part in parts for f in part])
-    except TimeoutError:
-        findings = [error("scan.deadline", provider.id,
-                          f"the provider's scan exceeded its {ctx.settings.provider_deadline:g}s deadline")]
-    return ProviderResult(id=provider.id, name=provider.name, kind=provider.kind, checks=findings)
+    units += _web_units(provider, ctx)
+    units += [_one(claim_finding(provider, claim, ctx)) for claim in provider.claims]
+    tasks = [asyncio.ensure_future(u) for u in units]
+    findings: list[Finding] = []
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=ctx.settings.provider_deadline)
+        for task in pending:
+            task.cancel()
+        for task in tasks:
+            if task not in done:
+                continue
+            exc = task.exception()
+            if exc is None:
+                findings += task.result()
+            else:  # a probe bug or an input nobody foresaw: reported, and the rest of the audit goes on
+                findings.append(error("scan.probe", provider.id, f"a probe failed: {type(exc).__name__}: {exc}"))
+        if pending:
+            findings.append(error("scan.deadline", provider.id,
+                                  f"{len(pending)} of {len(tasks)} probes did not finish within the provider's "
+                                  f"{ctx.settings.provider_deadline:g}s deadline"))
+    findings = _dedupe(findings)
+    checks = [jurisdiction_finding(provider), hosting_summary(provider, findings), *findings]
+    return ProviderResult(id=provider.id, name=provider.name, kind=provider.kind, checks=checks)
 
 
 async def preflight(ctx: ScanContext) -> None:

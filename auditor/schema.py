@@ -67,7 +67,7 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
                                        "outside_adequacy": _STR_LIST}},
     "jurisdiction.company": {"type": "object", "required": ["country", "region", "notes"],
                              "properties": {"country": {"type": ["string", "null"]}, "region": _REGION,
-                                            "notes": _STR_LIST}},
+                                            "notes": _STR_LIST, "parent_country": {"type": ["string", "null"]}}},
 }
 CLAIM_VALUE = {"type": "object", "required": ["claimed", "evidence_url", "verified", "checked_at", "sha256"],
                "properties": {"claimed": {"type": ["boolean", "null"]}, "evidence_url": {"type": ["string", "null"]},

@@ -19,6 +19,8 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
@@ -171,3 +173,16 @@ class Resolver:
         if errors and not (v4 or v6):
             raise errors[0]
         return v4, v6
+
+
+def txt_strings(answer: Answer, max_records: int = 50) -> list[bytes]:
+    """Each TXT record of an answer with its character-strings joined without spaces (RFC 7208 §3.3,
+    RFC 8461 §3.1), as raw bytes: the parsers decide what is valid text."""
+    records = []
+    for text in answer.records[:max_records]:
+        try:
+            rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, text)
+        except dns.exception.DNSException:
+            continue
+        records.append(b"".join(rdata.strings))  # type: ignore[attr-defined]
+    return records

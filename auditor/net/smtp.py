@@ -7,10 +7,11 @@ keeps them apart (the first is a `fail`, the second an `error`) and records the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
+
+from auditor.net.tls import permissive_context
 
 MAX_LINE = 1024  # RFC 5321 §4.5.3.1.5: 512 octets a reply line; allow slack, cut the rest
 MAX_LINES = 64
@@ -63,18 +64,6 @@ async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, l
     return await _reply(reader, probe)
 
 
-def _permissive_context() -> ssl.SSLContext:
-    # Records what a sending MTA would get: opportunistic TLS accepts any certificate and old versions.
-    # Trust, names and versions are judged separately by the TLS probes.
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    with contextlib.suppress(ssl.SSLError):  # a build without SECLEVEL syntax keeps its defaults
-        ctx.set_ciphers("ALL:@SECLEVEL=0")
-    return ctx
-
-
 async def _converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, probe: SmtpProbe,
                     server_name: str, ehlo_name: str, timeout: float) -> None:
     code, lines = await asyncio.wait_for(_reply(reader, probe), timeout)
@@ -92,7 +81,7 @@ async def _converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     if code != 220:
         probe.transcript.append(f"STARTTLS refused with {code}")
         return
-    await asyncio.wait_for(writer.start_tls(_permissive_context(), server_hostname=server_name), timeout)
+    await asyncio.wait_for(writer.start_tls(permissive_context(), server_hostname=server_name), timeout)
     ssl_obj = writer.get_extra_info("ssl_object")
     probe.tls_established = ssl_obj is not None
     if ssl_obj is not None:

@@ -8,6 +8,8 @@ scheduler keeps its deadlines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +108,38 @@ def _connectivity_reason(trace: Any) -> str:
     if isinstance(exc_type, type) and issubclass(exc_type, ConnectionToServerFailed):
         return text[:300]
     return f"{getattr(exc_type, '__name__', 'error')}: {text}"[:300]
+
+
+def permissive_context() -> ssl.SSLContext:
+    """What an opportunistic client accepts: any certificate, any version. Trust is judged separately."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with contextlib.suppress(ssl.SSLError):  # a build without SECLEVEL syntax keeps its defaults
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
+async def tls_hello(host: str, ip: str, port: int, timeout: float) -> str | None:
+    """One quick direct-TLS handshake; the reason it failed, or None. sslyze's connectivity test retries
+    several client profiles with full timeouts each, so a silent or non-TLS port would eat the deadline."""
+    writer = None
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(ip, port, ssl=permissive_context(), server_hostname=host,
+                                    ssl_handshake_timeout=timeout), timeout * 1.5)
+        return None
+    except TimeoutError:
+        return f"no TLS handshake within {timeout:g}s (not a TLS service, or a stalled server)"
+    except ssl.SSLError as exc:
+        return f"TLS handshake failed: {exc.reason or exc}"
+    except OSError as exc:
+        detail = exc.strerror or str(exc) or type(exc).__name__
+        return f"connection failed during the TLS handshake ({detail}): not a TLS service?"
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 async def scan_tls(host: str, ip: str, port: int, *, starttls: bool, timeout: float, per_host: int = 3,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from auditor.findings import Finding, Status, error, worst
 from auditor.net.dns import DnsError
 from auditor.net.smtp import SmtpProbe, probe_starttls
-from auditor.net.tls import TlsScan, scan_tls
+from auditor.net.tls import TlsScan, scan_tls, tls_hello
 from auditor.probes.context import ScanContext
 from auditor.probes.hosting import location_finding
 from auditor.probes.tls_checks import certificate_finding, protocols_finding
@@ -62,6 +62,10 @@ async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[Smt
             if smtp.error or not smtp.tls_established:
                 reason = smtp.error or "no STARTTLS"
                 return smtp, TlsScan(ep.host, ip, port, True, error=f"not scanned: {reason}")
+        else:
+            failure = await tls_hello(ep.host, ip, port, s.timeout)
+            if failure:
+                return None, TlsScan(ep.host, ip, port, False, error=failure)
         scan = await scan_tls(ep.host, ip, port, starttls=ep.starttls, timeout=s.timeout, per_host=s.per_host,
                               deadline=s.probe_deadline)
     return smtp, scan
