@@ -1,0 +1,159 @@
+"""What a report needs besides the audit: language, branding, criteria texts, changes since last time.
+
+These are plain data so that the scoring package (criteria titles, explanations, legal references) and the
+diff module (change records) can feed the renderers without the renderers importing them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from auditor.errors import ConfigError
+from auditor.report.i18n import Lang
+
+MAX_LOGO_BYTES = 512 * 1024  # a logo is decoration; a bigger file is a mistake, and bloats every report
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def logo_data_uri(logo: bytes) -> str:
+    """The logo as a `data:` URI, accepting only PNG or JPEG by their magic bytes.
+
+    SVG is refused on purpose: it is a document that can carry scripts and external references, and the
+    report promises no active content. Raises ConfigError for anything else.
+    """
+    if len(logo) > MAX_LOGO_BYTES:
+        raise ConfigError(f"logo is {len(logo)} bytes; the limit is {MAX_LOGO_BYTES}")
+    if logo.startswith(_PNG_MAGIC):
+        mime = "image/png"
+    elif logo.startswith(_JPEG_MAGIC):
+        mime = "image/jpeg"
+    else:
+        raise ConfigError("logo must be a PNG or JPEG image (SVG and other formats are refused)")
+    return f"data:{mime};base64,{base64.b64encode(logo).decode('ascii')}"
+
+
+class Branding(BaseModel):
+    """Who the report is from (the DPO's firm) and for (the client), with an optional raster logo."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    firm: str | None = None
+    client: str | None = None
+    logo: bytes | None = None
+
+    @field_validator("logo")
+    @classmethod
+    def _check_logo(cls, v: bytes | None) -> bytes | None:
+        if v is not None:
+            logo_data_uri(v)  # validate early, where the caller can still fix the input
+        return v
+
+    def logo_uri(self) -> str | None:
+        return logo_data_uri(self.logo) if self.logo is not None else None
+
+
+class CriterionInfo(BaseModel):
+    """Texts for one scoring criterion: title and explanation per language, legal references."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: dict[str, str]
+    explanation: dict[str, str] = Field(default_factory=dict)
+    references: list[tuple[str, str]] = Field(default_factory=list)  # (label, url)
+
+    @field_validator("references", mode="before")
+    @classmethod
+    def _references_as_pairs(cls, v: Any) -> Any:
+        # The scoring package writes references as {label, url} mappings; accept both shapes.
+        if isinstance(v, list | tuple):
+            return [(r.get("label"), r.get("url")) if isinstance(r, Mapping) else r for r in v]
+        return v
+
+    def title_in(self, lang: str, fallback: str) -> str:
+        """The title in `lang`, else in French (the reference language), else any, else `fallback`."""
+        return self.title.get(lang) or self.title.get("fr") or next(iter(self.title.values()), "") or fallback
+
+    def explanation_in(self, lang: str) -> str:
+        return self.explanation.get(lang) or self.explanation.get("fr") or ""
+
+
+class ChangeInfo(BaseModel):
+    """One difference since the previous audit, as the diff module reports it.
+
+    `kind` is one of CHANGE_KINDS when the diff module uses the shared vocabulary; any other value is
+    shown as is rather than dropped.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    provider: str
+    check: str | None = None
+    message: str
+    subject: str | None = None  # the domain, host or endpoint the change is about, when there is one
+
+
+CHANGE_KINDS = ("regression", "improvement", "neutral", "added", "removed", "changed")
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A mapping from a pydantic model, a mapping, or any object with attributes."""
+    if hasattr(obj, "model_dump"):
+        dumped = obj.model_dump()
+        return dumped if isinstance(dumped, dict) else {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return {k: getattr(obj, k) for k in dir(obj) if not k.startswith("_")}
+
+
+def criteria_info(criteria: Iterable[Any]) -> dict[str, CriterionInfo]:
+    """Criterion texts from the scoring package's criteria (models or mappings with `id`, `title`,
+    `explanation`, `references`), keyed by id, without importing that package."""
+    infos: dict[str, CriterionInfo] = {}
+    for item in criteria:
+        data = _plain(item)
+        infos[str(data["id"])] = CriterionInfo(
+            title=dict(data.get("title") or {}), explanation=dict(data.get("explanation") or {}),
+            references=list(data.get("references") or []),
+        )
+    return infos
+
+
+def changes_info(changes: Iterable[Any], lang: str) -> list[ChangeInfo]:
+    """Change records from the diff module (models or mappings with `kind`, `provider`, `check`,
+    `subject`, `message` and optionally `message_fr`), with the message in `lang`."""
+    records: list[ChangeInfo] = []
+    for item in changes:
+        data = _plain(item)
+        message = (data.get("message_fr") if lang == "fr" else None) or data.get("message") or ""
+        check = data.get("check")
+        records.append(ChangeInfo(
+            kind=str(data.get("kind") or "changed"), provider=str(data.get("provider") or ""),
+            check=str(check) if check else None, message=str(message),
+            # Score and provider changes name the provider again as their subject: say it once.
+            subject=str(data["subject"]) if data.get("subject") and data["subject"] != data.get("provider")
+            else None,
+        ))
+    return records
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReportContext(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lang: Lang = "fr"
+    branding: Branding = Field(default_factory=Branding)
+    criteria: dict[str, CriterionInfo] = Field(default_factory=dict)
+    changes: list[ChangeInfo] | None = None  # None: no comparison was made (the section is left out)
+    previous_audit_id: str | None = None
+    generated_at: datetime = Field(default_factory=_now)

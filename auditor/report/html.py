@@ -1,0 +1,146 @@
+"""The HTML report: one self-contained file, no network, no scripts, printable to A4.
+
+Autoescaping is on for every template and nothing taken from the audit is marked safe. The only strings
+inserted unescaped are produced by this package itself: the stylesheet read from `static/report.css`
+(escaping would break CSS quotes) and the SVG charts, whose text went through `Markup.format`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from auditor.findings import Audit
+from auditor.report.charts import region_chart, score_chart
+from auditor.report.context import CHANGE_KINDS, ChangeInfo, ReportContext
+from auditor.report.i18n import Translator
+from auditor.report.view import (
+    CRITERION_SYMBOLS,
+    FINDING_SYMBOLS,
+    NAME_LIMIT,
+    RESERVATION_MARGIN,
+    USE_THRESHOLDS,
+    USES,
+    ReportView,
+    build_view,
+    clean,
+)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STYLESHEET = HERE / "static" / "report.css"
+
+# No default source; inline styles only; images only as data: URIs (the logo). No scripts at all.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+COLUMNS_PER_TABLE = 6  # providers per matrix slice: what fits across A4 portrait
+
+METHOD_ITEMS = ("dns", "dnssec", "starttls", "tls", "mta_sts", "dane", "email_auth", "https", "hosting",
+                "claims")
+LIMIT_ITEMS = ("outside", "claims", "snapshot", "geo", "scope", "legal")
+GLOSSARY_TERMS = ("starttls", "tls", "mta_sts", "tls_rpt", "dane", "dnssec", "spf", "dkim", "dmarc", "hsts",
+                  "e2ee", "zero_access", "hds", "mssante", "eea", "adequacy", "third_country", "cloud_act",
+                  "dpo")
+CHANGE_SYMBOLS = {"regression": "▼", "improvement": "▲", "neutral": "•", "added": "+", "removed": "−", "changed": "~"}
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every template, whatever its file name
+        undefined=StrictUndefined,  # a typo in a template fails the render instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["clean"] = clean
+    return env
+
+
+@cache
+def _stylesheet() -> Markup:
+    css = STYLESHEET.read_text(encoding="utf-8")
+    # The stylesheet is ours, but a stray "</style" would end the element early: refuse it outright.
+    if "</" in css:
+        raise ValueError(f"{STYLESHEET} must not contain '</'")
+    return Markup(css)
+
+
+def css_string(text: str) -> str:
+    """A CSS string literal from any text: everything but plain ASCII letters, digits and a few marks is
+    written as a 6-digit hex escape, so the value can end neither the string, nor the rule, nor <style>."""
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:-_")
+    return '"' + "".join(ch if ch in safe else f"\\{ord(ch):06x}" for ch in text) + '"'
+
+
+def page_css(running: str, simulation: str | None) -> Markup:
+    """@page margin boxes carrying the audit id (and the simulation mark) on every printed page."""
+    rules = f"@top-left {{ content: {css_string(running)}; font-size: 7.5pt; color: #555; }}"
+    if simulation:
+        rules += (f" @top-right {{ content: {css_string(simulation)}; font-size: 8pt; font-weight: 700;"
+                  " color: #b71c1c; }")
+    return Markup(f"@page {{ {rules} }}")  # built only from css_string() output
+
+
+def _clean_change(c: ChangeInfo, names: dict[str, str]) -> ChangeInfo:
+    # Change messages may quote scanned values (an MX name, a TXT record): cleaned like any finding text.
+    # The diff names providers by id; the reader knows them by name.
+    return ChangeInfo(kind=clean(c.kind, 40), provider=clean(names.get(c.provider, c.provider), NAME_LIMIT),
+                      check=clean(c.check, NAME_LIMIT) if c.check else None, message=clean(c.message),
+                      subject=clean(c.subject, NAME_LIMIT) if c.subject else None)
+
+
+def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> dict[str, Any]:
+    """What the templates see. Public so the tests can render with the same names."""
+    audit = view.audit
+    lang = ctx.lang
+
+    def criterion_title(cid: str) -> str:
+        info = ctx.criteria.get(cid)
+        return clean(info.title_in(lang, cid) if info else cid, NAME_LIMIT)
+
+    def criterion_explanation(cid: str) -> str:
+        info = ctx.criteria.get(cid)
+        return clean(info.explanation_in(lang), 1000) if info else ""
+
+    names = {p.id: p.name for p in audit.providers}
+
+    def country(code: str) -> str:
+        return tr.t("provider.country_value", name=tr.t_or(f"country.{code}", code), code=code)
+
+    return {
+        "lang": lang, "ctx": ctx, "audit": audit, "view": view, "branding": ctx.branding,
+        "lab": audit.vantage.lab, "csp": Markup(CSP), "css": _stylesheet(),  # both ours, not data
+        "logo_uri": ctx.branding.logo_uri(),
+        "page_css": page_css(tr.t("running.audit", audit_id=clean(audit.audit_id, NAME_LIMIT)),
+                             tr.t("lab.banner_title") if audit.vantage.lab else None),
+        "generated": tr.datetime(ctx.generated_at),
+        "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
+        "changes": [_clean_change(c, names) for c in ctx.changes or []],
+        "t": tr.t, "tn": tr.tn, "t_or": tr.t_or, "number": tr.number, "ordinal": tr.ordinal, "timestamp": tr.timestamp,
+        "criterion_title": criterion_title, "criterion_explanation": criterion_explanation,
+        "country": country,
+        "finding_symbols": FINDING_SYMBOLS, "criterion_symbols": CRITERION_SYMBOLS,
+        "finding_codes": set(FINDING_SYMBOLS), "criterion_codes": set(CRITERION_SYMBOLS),
+        "change_kinds": CHANGE_KINDS, "change_symbols": CHANGE_SYMBOLS,
+        "uses": USES, "thresholds": USE_THRESHOLDS, "margin": RESERVATION_MARGIN,
+        "ranked_count": sum(1 for p in view.providers if p.rank is not None),
+        "columns_per_table": COLUMNS_PER_TABLE,
+        "method_items": METHOD_ITEMS, "limit_items": LIMIT_ITEMS, "glossary_terms": GLOSSARY_TERMS,
+        "score_svg": score_chart(view.providers, tr), "region_svg": region_chart(view.regions, tr),
+    }
+
+
+def render_html(audit: Audit, ctx: ReportContext) -> str:
+    """The full client report as one self-contained HTML document in `ctx.lang`.
+
+    Raises MissingTranslation when a string is missing from the catalogue, ConfigError for a bad logo.
+    """
+    tr = Translator(ctx.lang)
+    view = build_view(audit, ctx)
+    return _environment().get_template("report.html.j2").render(**template_globals(view, ctx, tr))

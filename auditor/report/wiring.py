@@ -1,0 +1,45 @@
+"""One-call rendering for the pipeline and the CLI: criteria texts from the scoring package, changes from
+the diff module, then the renderers. The renderers themselves stay free of those packages (plain data in).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from auditor.findings import Audit
+from auditor.report.context import Branding, ReportContext, changes_info, criteria_info
+from auditor.report.html import render_html
+from auditor.report.text import render_markdown
+
+
+def default_context(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,
+                    previous: Audit | None = None, generated_at: datetime | None = None) -> ReportContext:
+    """A ReportContext with the built-in criteria texts and, when `previous` is given, the changes since it.
+
+    `lang` is a plain str for callers holding user input; anything but "fr" or "en" fails validation.
+    """
+    # Imported here: scoring and diff are heavier and not needed by callers that bring their own data.
+    from auditor.diff import diff_audits
+    from auditor.scoring import load_criteria
+
+    fields: dict[str, object] = {
+        "lang": lang, "branding": branding or Branding(), "criteria": criteria_info(load_criteria().criteria),
+    }
+    if previous is not None:
+        fields["changes"] = changes_info(diff_audits(previous, audit).changes, lang)
+        fields["previous_audit_id"] = previous.audit_id
+    if generated_at is not None:
+        fields["generated_at"] = generated_at
+    return ReportContext.model_validate(fields)
+
+
+def render_audit_html(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,
+                      previous: Audit | None = None) -> str:
+    """The HTML report with default criteria texts (and changes since `previous`, when given)."""
+    return render_html(audit, default_context(audit, lang, branding=branding, previous=previous))
+
+
+def render_audit_markdown(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,
+                          previous: Audit | None = None) -> str:
+    """The Markdown report, with the same defaults as render_audit_html."""
+    return render_markdown(audit, default_context(audit, lang, branding=branding, previous=previous))
