@@ -18,7 +18,9 @@ from auditor.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ["posteo", "proton", "threema"]
-LAB_ONLY = ["nostarttls", "expiredcert", "offshore", "wrongname", "legacytls", "nullmx", "dnsfail", "exemplary"]
+LAB_ONLY = ["nostarttls", "expiredcert", "offshore", "wrongname", "legacytls", "nullmx", "dnsfail", "exemplary",
+            "selfsigned", "untrusted", "weakcipher", "weakkey", "dnssecbogus", "dnssecexpired", "dsmismatch",
+            "ststesting", "stsmismatch", "stsgone", "danemismatch", "daneinsecure"]
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +131,78 @@ def test_catalog_selection_error_names_known_ids() -> None:
     catalog: Catalog = load_catalog(ROOT / "providers.yaml")
     with pytest.raises(Exception, match="posteo"):
         catalog.select(["nope"])
+
+
+def only(audit: Audit, pid: str, check: str) -> Finding:
+    """The one finding of a check for a lab provider's mail domain / single MX."""
+    found = checks(audit, pid, check)
+    mx = [f for f in found if f.target is None or not f.target.endswith(":443")]
+    assert len({(f.subject, f.target) for f in mx}) == 1, [(f.subject, f.target) for f in mx]
+    return mx[0]
+
+
+@pytest.mark.parametrize(("pid", "status", "reason"), [
+    ("exemplary", Status.PASS, "secure"),
+    ("offshore", Status.FAIL, "insecure"),
+    ("dnssecbogus", Status.FAIL, "bad signature"),
+    ("dnssecexpired", Status.FAIL, "expired signature"),
+    ("dsmismatch", Status.FAIL, "no matching key"),
+    ("dnsfail", Status.ERROR, "SERVFAIL"),
+])
+def test_dnssec_of_the_mail_domain(audit: Audit, pid: str, status: Status, reason: str) -> None:
+    domain = provider(audit, pid).checks[2].subject  # jurisdiction, hosting.summary, then the mail domain's MX
+    [f] = [c for c in checks(audit, pid, "dns.dnssec") if c.subject == domain and c.target is None]
+    assert f.status == status and reason in f.summary + str(f.value)
+
+
+@pytest.mark.parametrize(("pid", "value", "status"), [
+    ("exemplary", "valid", Status.PASS),
+    ("danemismatch", "mismatch", Status.FAIL),
+    ("daneinsecure", "not_usable", Status.WARN),
+    ("dnssecbogus", "not_usable", Status.FAIL),
+    ("offshore", "none", Status.WARN),
+])
+def test_dane(audit: Audit, pid: str, value: str, status: Status) -> None:
+    found = checks(audit, pid, "dane")
+    assert {f.value for f in found} == {value} and {f.status for f in found} == {status}
+
+
+@pytest.mark.parametrize(("pid", "mode", "valid", "status"), [
+    ("exemplary", "enforce", True, Status.PASS),
+    ("ststesting", "testing", True, Status.WARN),
+    ("stsmismatch", "enforce", True, Status.FAIL),
+    ("stsgone", None, False, Status.FAIL),
+    ("offshore", None, False, Status.FAIL),
+])
+def test_mta_sts(audit: Audit, pid: str, mode: str | None, valid: bool, status: Status) -> None:
+    f = only(audit, pid, "mta_sts")
+    assert (f.value["mode"], f.value["valid"], f.status) == (mode, valid, status)
+    if pid == "stsmismatch":
+        assert f.value["mx_covered"] is False
+
+
+def test_self_signed_and_untrusted_certificates(audit: Audit) -> None:
+    for pid in ("selfsigned", "untrusted"):
+        f = only(audit, pid, "tls.certificate")
+        assert f.value["trusted"] is False and f.value["expired"] is False
+
+
+def test_weak_key_and_ciphers(audit: Audit) -> None:
+    cert = only(audit, "weakkey", "tls.certificate")
+    assert cert.status == Status.FAIL and cert.value["key"] == "RSA-1024"
+    ciphers = only(audit, "weakcipher", "tls.ciphers")
+    assert ciphers.status == Status.FAIL and ciphers.value["forward_secrecy"] is False
+
+
+def test_spf_and_dmarc(audit: Audit) -> None:
+    spf = only(audit, "exemplary", "spf")
+    assert spf.status == Status.PASS and spf.value["all"] == "-all"
+    assert only(audit, "exemplary", "dmarc").value["policy"] == "reject"
+    assert only(audit, "nostarttls", "dmarc").status == Status.FAIL
+
+
+def test_tls_grade_in_evidence(audit: Audit) -> None:
+    for f in checks(audit, "exemplary", "tls.protocols"):
+        assert f.evidence["grade"]["letter"] in ("A+", "A", "A-", "B")
+    legacy = only(audit, "legacytls", "tls.protocols")
+    assert legacy.evidence["grade"]["letter"] in ("C", "D", "E", "F")

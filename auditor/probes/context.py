@@ -17,6 +17,7 @@ from auditor.errors import ConfigError
 from auditor.findings import Finding
 from auditor.net.certs import load_bundle
 from auditor.net.dns import Resolver
+from auditor.net.dnssec import DnssecResult, TrustAnchors, ValidationCache, load_trust_anchors, query_via, validate
 from auditor.net.geo import GeoLocator
 from auditor.net.http import HttpFetcher
 from auditor.settings import Settings
@@ -52,6 +53,8 @@ class ScanContext:
     geo: GeoLocator
     limits: Limits
     roots: list[x509.Certificate]  # the CA bundle every certificate is judged against
+    anchors: TrustAnchors  # DNSSEC trust anchors
+    dnssec_cache: ValidationCache = field(default_factory=ValidationCache)
 
     @classmethod
     def create(cls, settings: Settings) -> ScanContext:
@@ -64,7 +67,11 @@ class ScanContext:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{bundle}: not a readable PEM CA bundle ({exc}); fix --ca-bundle") from exc
         return cls(settings, resolver, http, GeoLocator(settings.geoip_db),
-                   Limits(settings.concurrency, settings.per_host), roots)
+                   Limits(settings.concurrency, settings.per_host), roots, load_trust_anchors(settings.trust_anchor))
+
+    async def validate(self, name: str, rdtype: str) -> DnssecResult:
+        """DNSSEC validation of one question, from our anchors, through our resolver, with the run's cache."""
+        return await validate(name, rdtype, query_via(self.resolver), self.anchors, cache=self.dnssec_cache)
 
     _endpoints: dict[tuple[str, int, bool], asyncio.Future[list[Finding]]] = field(default_factory=dict)
 

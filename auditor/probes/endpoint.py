@@ -13,8 +13,10 @@ from auditor.net.dns import DnsError
 from auditor.net.smtp import SmtpProbe, probe_starttls
 from auditor.net.tls import TlsScan, scan_tls, tls_hello
 from auditor.probes.context import ScanContext
+from auditor.probes.dane import SMTP_TLSA_PORT, dane_finding
+from auditor.probes.dnssec import dnssec_finding
 from auditor.probes.hosting import location_finding
-from auditor.probes.tls_checks import certificate_finding, protocols_finding
+from auditor.probes.tls_checks import certificate_finding, ciphers_finding, grade_evidence, protocols_finding
 
 
 @dataclass(frozen=True)
@@ -72,32 +74,55 @@ async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[Smt
 
 
 async def audit_endpoint(ep: TlsEndpoint, ctx: ScanContext) -> list[Finding]:
-    checks = (["smtp.starttls"] if ep.starttls else []) + ["tls.protocols", "tls.certificate"]
+    checks = (["smtp.starttls"] if ep.starttls else []) + ["tls.protocols", "tls.ciphers", "tls.certificate"]
+    # DNSSEC and DANE for an MX are asked in parallel with the address lookups and the scans.
+    tlsa = asyncio.ensure_future(ctx.validate(f"_{SMTP_TLSA_PORT}._tcp.{ep.host}", "TLSA")) if ep.starttls else None
+    host_dnssec = (asyncio.ensure_future(dnssec_finding(ep.subject, ep.host, "A", ctx, target=ep.host))
+                   if ep.starttls else None)
+    findings, scans = await _transport(ep, ctx, checks)
+    if tlsa is not None and host_dnssec is not None:
+        findings.append(await host_dnssec)
+        if any(f.id == "smtp.starttls" and f.value is True for f in findings):
+            findings.append(dane_finding(ep.subject, ep.host, await tlsa, scans))
+        else:
+            tlsa.cancel()
+            findings.append(Finding(id="dane", subject=ep.subject, target=ep.host, status=Status.SKIP,
+                                    summary="no TLS session to authenticate (STARTTLS unavailable)"))
+    return findings
+
+
+async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tuple[list[Finding], list[TlsScan]]:
+    """The per-address conversations and scans of one endpoint: its findings, and the raw scans (for DANE)."""
+    target_of = {c: (ep.host if c == "smtp.starttls" else ep.target) for c in checks}
     try:
         v4, v6 = await ctx.resolver.addresses(ep.host)
     except DnsError as exc:
-        return [error(c, ep.subject, f"address lookup of {ep.host} failed: {exc.reason}",
-                      target=ep.host if c == "smtp.starttls" else ep.target) for c in checks]
+        return [error(c, ep.subject, f"address lookup of {ep.host} failed: {exc.reason}", target=target_of[c])
+                for c in checks], []
     addresses = v4 + v6
     if not addresses:
-        return [error(c, ep.subject, f"{ep.host} has no IPv4 or IPv6 address",
-                      target=ep.host if c == "smtp.starttls" else ep.target) for c in checks]
+        return [error(c, ep.subject, f"{ep.host} has no IPv4 or IPv6 address", target=target_of[c])
+                for c in checks], []
     results = await asyncio.gather(*(_scan_address(ep, ip, ctx) for ip in addresses))
     findings: list[Finding] = []
     smtp_probes = [r[0] for r in results if r[0] is not None]
     scans = [r[1] for r in results]
+    locations = [_location(ep, ip, ctx) for ip in addresses]
     if ep.starttls:
         findings.append(_starttls_finding(ep, smtp_probes))
         if not any(p.tls_established for p in smtp_probes):
             reason = "no STARTTLS on any address" if all(not p.error for p in smtp_probes) else "SMTP unreachable"
             status = Status.SKIP if reason.startswith("no STARTTLS") else Status.ERROR
             findings += [Finding(id=c, subject=ep.subject, target=ep.target, status=status, summary=reason)
-                         for c in ("tls.protocols", "tls.certificate")]
-            return findings + [_location(ep, ip, ctx) for ip in addresses]
-    findings.append(protocols_finding(ep.subject, ep.target, scans))
-    findings.append(certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots,
-                                        opportunistic=ep.starttls))
-    return findings + [_location(ep, ip, ctx) for ip in addresses]
+                         for c in ("tls.protocols", "tls.ciphers", "tls.certificate")]
+            return findings + locations, scans
+    cert = certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots, opportunistic=ep.starttls)
+    graded = grade_evidence(scans, cert, ep.starttls)
+    protocols = protocols_finding(ep.subject, ep.target, scans)
+    if graded:
+        protocols = protocols.model_copy(update={"evidence": {**protocols.evidence, "grade": graded}})
+    findings += [protocols, ciphers_finding(ep.subject, ep.target, scans), cert]
+    return [*findings, *locations], scans
 
 
 def _location(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> Finding:

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from auditor.findings import Finding, Status, worst
 from auditor.net.certs import CertFacts, analyse_chain
 from auditor.net.tls import VERSION_COMMANDS, TlsScan
+from auditor.policy.tls_eval import TlsFacts, classify_ciphers, grade
 
 ORDER = list(VERSION_COMMANDS)  # SSLv2 … TLSv1.3
 BROKEN = {"SSLv2", "SSLv3"}
@@ -40,8 +41,18 @@ def protocols_finding(subject: str, target: str, scans: list[TlsScan]) -> Findin
                    summary=summary, evidence={"addresses": [s.evidence() for s in scans]})
 
 
+def weak_key(key: str) -> bool:
+    """RSA/DSA under 2048 bits or EC under 224 (ANSSI, NCSC-NL, BSI TR-02102 all draw the line there)."""
+    kind, _, bits = key.partition("-")
+    if not bits.isdigit():
+        return False
+    return (kind in ("RSA", "DSA") and int(bits) < 2048) or (kind == "EC" and int(bits) < 224)
+
+
 def _cert_status(facts: CertFacts, opportunistic: bool) -> tuple[Status, str]:
     problems = []
+    if weak_key(facts.key):
+        problems.append(f"weak key {facts.key}")
     if facts.expired:
         problems.append(f"expired on {facts.not_after}")
     if not facts.trusted:
@@ -51,8 +62,8 @@ def _cert_status(facts: CertFacts, opportunistic: bool) -> tuple[Status, str]:
     if not problems:
         return Status.PASS, f"valid certificate ({facts.key}, until {facts.not_after})"
     # Opportunistic SMTP still encrypts with a bad certificate, and DANE-EE may authenticate it anyway:
-    # only expiry is a failure there. A direct TLS endpoint (HTTPS, chat) must be fully valid.
-    status = Status.FAIL if facts.expired or not opportunistic else Status.WARN
+    # only expiry and a breakable key are failures there. A direct TLS endpoint (HTTPS, chat) must be fully valid.
+    status = Status.FAIL if facts.expired or weak_key(facts.key) or not opportunistic else Status.WARN
     return status, "; ".join(problems)
 
 
@@ -78,3 +89,51 @@ def certificate_finding(subject: str, target: str, host: str, scans: list[TlsSca
     return Finding(id="tls.certificate", subject=subject, target=target, status=status,
                    value=shown.value() if shown else None, summary=f"{chosen[1]}"[:500], evidence=evidence)
 
+
+
+def ciphers_finding(subject: str, target: str, scans: list[TlsScan]) -> Finding:
+    ok = [s for s in scans if s.error is None and s.cipher_suites]
+    if not ok:
+        reasons = "; ".join(f"{s.ip}: {s.error or 'no cipher suite accepted'}" for s in scans)
+        return Finding(id="tls.ciphers", subject=subject, target=target, status=Status.ERROR, value=None,
+                       summary=f"cipher suites not measured: {reasons}"[:500])
+    merged: dict[str, list[str]] = {}
+    for scan in ok:  # worst-of across addresses: every suite any address accepts counts
+        for version, names in scan.cipher_suites.items():
+            merged.setdefault(version, [])
+            merged[version] += [n for n in names if n not in merged[version]]
+    result = classify_ciphers(merged)
+    value = {"forward_secrecy": result["forward_secrecy"], "aead_only": result["aead_only"], "weak": result["weak"]}
+    insufficient = sorted(n for n, tier in result["tiers"].items() if tier == "insufficient")
+    if result["weak"]:
+        status, summary = Status.FAIL, f"weak cipher suites accepted: {', '.join(result['weak'][:5])}"
+    elif not result["forward_secrecy"]:
+        status, summary = Status.FAIL, "cipher suites without forward secrecy accepted"
+    elif not result["aead_only"] or insufficient:
+        status, summary = Status.WARN, (f"{len(insufficient)} suite(s) below NCSC-NL 'sufficient'" if insufficient
+                                        else "non-AEAD (CBC) suites still accepted")
+    else:
+        status, summary = Status.PASS, "forward secrecy and AEAD only"
+    return Finding(id="tls.ciphers", subject=subject, target=target, status=status, value=value, summary=summary,
+                   evidence={"tiers": result["tiers"], "accepted": merged,
+                             "ephemeral_keys": {k: v for s in ok for k, v in s.ephemeral.items()}})
+
+
+def grade_evidence(scans: list[TlsScan], cert: Finding, starttls: bool) -> dict[str, object] | None:
+    """The SSL Labs-style grade of an endpoint (worst address), kept in evidence: a summary for people,
+    never a verdict of its own."""
+    ok = [s for s in scans if s.error is None and s.protocols]
+    if not ok or not isinstance(cert.value, dict):
+        return None
+    key = str(cert.value.get("key", ""))
+    kind, _, bits = key.partition("-")
+    grades = []
+    for scan in ok:
+        facts = TlsFacts(protocols=scan.protocols, cipher_suites=scan.cipher_suites, key_type=kind,
+                         key_bits=int(bits) if bits.isdigit() else 0, trusted=cert.value.get("trusted"),
+                         hostname_match=cert.value.get("hostname_match"), expired=cert.value.get("expired"),
+                         starttls=starttls)
+        grades.append(grade(facts))
+    worst_grade = min(grades, key=lambda g: g.score)
+    return {"letter": worst_grade.letter, "score": worst_grade.score, "caps": worst_grade.caps,
+            "warnings": worst_grade.warnings, "categories": worst_grade.categories}
