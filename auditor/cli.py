@@ -7,6 +7,7 @@ configuration error, 3 the scan could not run (e.g. no network).
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ lab_app = typer.Typer(help="The built-in lab: a simulated Internet on loopback f
 catalog_app = typer.Typer(help="The provider catalog (providers.yaml).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 app.add_typer(catalog_app, name="catalog")
+from auditor.cli_history import register as _register_history; _register_history(app)  # noqa: E402, E702, I001
 
 # Options shared by the commands that scan; each also reads AUDITOR_<NAME> (see settings.py).
 Resolver = Annotated[str | None, typer.Option(help="DNS resolver IP[:PORT] (default: the system's).")]
@@ -132,6 +134,8 @@ def _main(
 
 
 def main() -> None:
+    # sslyze loads its bundled trust stores, one of which holds a certificate newer cryptography frowns upon.
+    warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
     try:
         app()
     except KeyboardInterrupt:

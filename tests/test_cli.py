@@ -1,0 +1,97 @@
+"""The command line as a user meets it: help, one-line errors with the right exit codes, the offline case."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def auditor(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["demo", "--help"], ["lab", "serve", "--help"],
+                                  ["catalog", "check", "--help"]])
+def test_help_everywhere(args: list[str]) -> None:
+    result = auditor(*args)
+    assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_bad_catalog_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "providers.yaml"
+    bad.write_text("schema: auditor.providers/1\nproviders:\n  - id: x\n    name: X\n    kind: fax\n"
+                   "    company: {legal_name: X, country: DE}\n    mail_domains: [x.example]\n")
+    result = auditor("scan", "--providers", str(bad), "--db", str(tmp_path / "a.sqlite"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"auditor: {bad}:5:") and "kind" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_provider_id(tmp_path: Path) -> None:
+    result = auditor("scan", "--only", "nope", "--db", str(tmp_path / "a.sqlite"))
+    assert result.returncode == 2 and "nope" in result.stderr and "posteo" in result.stderr
+
+
+def test_bad_flag_value_is_one_line(tmp_path: Path) -> None:
+    result = auditor("scan", "--port-map", "25:2525", "--db", str(tmp_path / "a.sqlite"))
+    assert result.returncode == 2 and "port_map" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreachable_resolver_exits_3_in_seconds(tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = auditor("scan", "--resolver", "127.0.0.1:9", "--db", str(tmp_path / "a.sqlite"),
+                     "--reports-dir", str(tmp_path))
+    assert result.returncode == 3
+    assert time.monotonic() - start < 20
+    assert result.stderr.startswith("auditor: network unreachable") and len(result.stderr.splitlines()) == 1
+    assert not list(tmp_path.glob("*.json"))  # no report of false failures
+
+
+@pytest.fixture
+def nxdomain_resolver() -> Iterator[str]:
+    """A resolver like an offline sandbox's: it answers, but NXDOMAIN for every name, the root included."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            reply = dns.message.make_response(dns.message.from_wire(data))
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+            sock.sendto(reply.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{sock.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+def test_resolver_without_internet_exits_3(tmp_path: Path, nxdomain_resolver: str) -> None:
+    result = auditor("scan", "--resolver", nxdomain_resolver, "--db", str(tmp_path / "a.sqlite"),
+                     "--reports-dir", str(tmp_path))
+    assert result.returncode == 3
+    assert "cannot resolve the root" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_catalog_check_lists_providers() -> None:
+    result = auditor("catalog", "check", "providers.yaml")
+    assert result.returncode == 0 and "18 providers, valid" in result.stdout
