@@ -141,3 +141,8 @@ def test_organizational_domain(domain, org):
 def test_organizational_domain_hostile():
     assert organizational_domain("a" * 300) == "a" * 300
     assert organizational_domain(None) == ""  # type: ignore[arg-type]
+
+
+def test_S6_version_then_newline_is_not_dmarc():
+    assert not parse_dmarc("v=DMARC1\n").is_dmarc
+    assert parse_dmarc("v=DMARC1").is_dmarc

@@ -274,3 +274,13 @@ def test_mta_sts_value_contract():
     assert v["valid"] is False and v["mode"] is None and v["errors"] == ["HTTP 404"]
     v = mta_sts_value(parse_sts_records([]), None, None)
     assert v["published"] is False and v["valid"] is False
+
+
+def test_M9_version_then_newline_is_not_a_record():
+    r = parse_sts_records(["v=STSv1\n; id=1"])
+    assert not r.published and r.errors
+
+
+def test_M5_M9_strict_plus_loose_record_is_ambiguous():
+    r = parse_sts_records(["v=STSv1; id=1", "v=STSv1"])
+    assert r.published and not r.valid and "without the ';'" in r.errors[0]

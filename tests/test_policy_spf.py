@@ -305,3 +305,16 @@ def test_evidence_is_a_plain_tree():
                                       "qualifier": "+", "value": "x.example.net"}
     import json
     json.dumps(ev)
+
+
+def test_S3_version_must_end_with_space_or_end():
+    assert select_spf(["v=spf1\n-all"]).status == "none"
+    assert select_spf(["v=spf1\t-all"]).status == "none"
+    assert not parse_spf("v=spf1\n").valid
+
+
+@pytest.mark.parametrize("domain", ["", "localhost", "a..example", "x" * 64 + ".example", "."])
+def test_malformed_domain_is_none_without_a_query(domain):
+    zone = Zone()
+    tree = zone.tree(domain)
+    assert tree.status == "none" and zone.asked == [] and tree.warnings

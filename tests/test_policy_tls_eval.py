@@ -9,9 +9,11 @@ import pytest
 
 from auditor.policy.tls_eval import (
     TlsFacts,
+    certificate_key_tier,
     cipher_info,
     classify_ciphers,
     grade,
+    group_tier,
     ncsc_tiers,
     normalize_protocol,
     protocol_tiers,
@@ -239,3 +241,22 @@ def test_tier_data_has_its_source():
                                            ("SSL_3_0", "SSLv3"), ("sslv2", "SSLv2"), ("HTTP/2", None)])
 def test_protocol_names(raw, name):
     assert normalize_protocol(raw) == name
+
+
+@pytest.mark.parametrize(("group", "tier"), [
+    ("ffdhe2048", "insufficient"), ("dh-custom-2048", "insufficient"), ("ffdhe3072", "phase_out"),
+    ("ffdhe8192", "phase_out"), ("secp224r1", "phase_out"), ("P-224", "phase_out"), ("X25519", "good"),
+    ("prime256v1", "good"), ("secp384r1", "good"), ("brainpoolP512r1", "good"), ("X448", "good"),
+    ("secp192r1", "insufficient"), ("X25519MLKEM768", "good"), ("", "insufficient"),
+])
+def test_T18_key_exchange_group_tiers(group, tier):
+    assert group_tier(group) == tier
+
+
+@pytest.mark.parametrize(("key", "bits", "curve", "tier"), [
+    ("RSA", 4096, None, "good"), ("RSA", 3072, None, "good"), ("RSA", 2048, None, "phase_out"),
+    ("RSA", 1024, None, "insufficient"), ("EC", 256, "prime256v1", "good"), ("ECDSA", 224, "secp224r1", "phase_out"),
+    ("EC", 192, "secp192r1", "insufficient"), ("Ed25519", 256, None, "good"), ("DSA", 2048, None, "insufficient"),
+])
+def test_T18_certificate_key_tiers(key, bits, curve, tier):
+    assert certificate_key_tier(key, bits, curve) == tier

@@ -82,3 +82,8 @@ def test_uri_problem_accepts_ip_literals_and_ports():
     assert uri_problem("mailto:a@[192.0.2.1]") is None
     assert uri_problem("mailto:\"odd local\"@example.com") is not None  # space: not a URI character
     assert uri_problem(None) == "empty URI"  # type: ignore[arg-type]
+
+
+def test_R3_strict_plus_loose_record_is_ambiguous():
+    r = parse_tlsrpt_records(["v=TLSRPTv1; rua=mailto:a@x.example", "v=TLSRPTv1 ; rua=mailto:b@x.example"])
+    assert r.present and not r.valid and "without the ';'" in r.errors[0]

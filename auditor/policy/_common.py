@@ -87,7 +87,7 @@ def discover_records(
         text = as_text(raw)
         if text.startswith(version + ";"):
             strict.append(text)
-        elif re.match(re.escape(version) + r"(?:[ \t]|$)", text):
+        elif re.match(re.escape(version) + r"(?:[ \t]|\Z)", text):
             loose.append(text)
         elif low_version in ascii_lower(text[:MAX_TXT_RECORD]):
             if ascii_lower(text).lstrip().startswith(low_version) and not text.lstrip().startswith(version):

@@ -27,7 +27,7 @@ from auditor.policy._uri import uri_problem
 
 Policy = Literal["none", "quarantine", "reject"]
 POLICIES: tuple[Policy, ...] = ("none", "quarantine", "reject")
-_VERSION = re.compile(r"v[ \t]*=[ \t]*DMARC1[ \t]*(?:;|$)")
+_VERSION = re.compile(r"v[ \t]*=[ \t]*DMARC1[ \t]*(?:;|\Z)")
 _TAG = re.compile(r"([A-Za-z][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)", re.DOTALL)
 _SIZE = re.compile(r"(.*)!([0-9]+[kmgtKMGT]?)", re.DOTALL)
 _KNOWN = ("v", "p", "sp", "np", "pct", "rua", "ruf", "adkim", "aspf", "fo", "rf", "ri", "t", "psd")

@@ -123,8 +123,13 @@ def parse_sts_records(txts: Sequence[str | bytes]) -> StsRecordResult:
     if not candidates:
         return StsRecordResult(published=False, valid=False, errors=errors, warnings=warnings)
     if len(candidates) > 1:
-        _add(errors, f"{len(candidates)} records begin with v=STSv1; RFC 8461 §3.1 requires exactly one, "
-                     "so senders assume there is no MTA-STS policy")
+        if len(strict) == 1:
+            _add(errors, f"one record begins 'v=STSv1;' and {len(loose)} more begin 'v=STSv1' without the ';': "
+                         "senders that discard by the prefix 'v=STSv1' see several records and ignore MTA-STS "
+                         "(RFC 8461 §3.1, erratum 6285)")
+        else:
+            _add(errors, f"{len(candidates)} records begin with v=STSv1; RFC 8461 §3.1 requires exactly one, "
+                         "so senders assume there is no MTA-STS policy")
         return StsRecordResult(published=True, valid=False, errors=errors, warnings=warnings)
     record = candidates[0]
     if len(record) > MAX_TXT_RECORD:

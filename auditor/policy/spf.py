@@ -45,7 +45,7 @@ _MACRO_EXPAND = re.compile(r"%\{[slodiphcrtvSLODIPHCRTV][0-9]*[rR]?[.\-+,/_=]*\}
 _MACRO_LITERAL = re.compile(r"[\x21-\x24\x26-\x7e]")
 _TOPLABEL = re.compile(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9]")
 _DUAL_CIDR = re.compile(r"(?P<spec>.*?)(?P<c4>/(?:0|[1-9][0-9]?))?(?P<c6>//(?:0|[1-9][0-9]{0,2}))?", re.DOTALL)
-_VERSION = re.compile(r"v=spf1(?: |$)", re.IGNORECASE)
+_VERSION = re.compile(r"v=spf1(?: |\Z)", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,6 +541,11 @@ async def spf_tree(
     detect loops, and stop after `MAX_QUERIES` queries. Never raises (except on cancellation)."""
     name = normalize_host(as_text(domain))
     tree = SpfTree(domain=name)
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or any(not label or len(label) > 63 for label in labels):
+        # RFC 7208 §4.3: a malformed or single-label domain gives "none" without any query.
+        tree.warnings.append(f"{shorten(name, 60)} is not a multi-label domain name: SPF result none")
+        return tree
     walk = _Walk(tree, txt_lookup, mx_lookup, addr_lookup)
     root = await walk.node(name, "root", (name,))
     tree.root = root

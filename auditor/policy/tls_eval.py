@@ -52,6 +52,10 @@ def normalize_protocol(name: str) -> str | None:
 class NcscTiers:
     protocols: dict[str, Tier]
     ciphers: dict[str, Tier]
+    groups: dict[str, Tier]  # key-exchange groups, lower-case names (secp256r1, x25519, ffdhe3072, …)
+    cert_rsa_good_bits: int
+    cert_rsa_phase_out_bits: int
+    cert_curves: dict[str, Tier]
     source: dict[str, Any]
 
 
@@ -62,13 +66,67 @@ def ncsc_tiers() -> NcscTiers:
     data = yaml.safe_load(text)
     protocols: dict[str, Tier] = {}
     ciphers: dict[str, Tier] = {}
+    groups: dict[str, Tier] = {}
+    curves: dict[str, Tier] = {}
+    kex, cert = data["key_exchange"], data["certificate_keys"]
     tier: Tier
     for tier in ("good", "sufficient", "phase_out"):
         for name in data["protocols"].get(tier) or []:
             protocols[name] = tier
         for name in data["ciphers"].get(tier) or []:
             ciphers[name] = tier
-    return NcscTiers(protocols=protocols, ciphers=ciphers, source=dict(data.get("source") or {}))
+        for name in (kex["ec_groups"].get(tier) or []) + (kex["ffdhe"].get(tier) or []):
+            groups[name.lower()] = tier
+        for name in cert["ec_curves"].get(tier) or []:
+            curves[name.lower()] = tier
+    return NcscTiers(
+        protocols=protocols, ciphers=ciphers, groups=groups, cert_curves=curves,
+        cert_rsa_good_bits=int(cert["rsa"]["good_min_bits"]),
+        cert_rsa_phase_out_bits=int(cert["rsa"]["phase_out_min_bits"]),
+        source=dict(data.get("source") or {}),
+    )
+
+
+_GROUP_ALIASES = {
+    "prime256v1": "secp256r1", "p-256": "secp256r1", "p256": "secp256r1", "nistp256": "secp256r1",
+    "p-384": "secp384r1", "p384": "secp384r1", "nistp384": "secp384r1",
+    "p-521": "secp521r1", "p521": "secp521r1", "nistp521": "secp521r1",
+    "p-224": "secp224r1", "p224": "secp224r1", "nistp224": "secp224r1",
+}
+# Hybrid post-quantum groups are rated as their classical half: a hybrid is at least as strong as
+# that half, and the NCSC table (via Internet.nl) does not list them yet. Our reading, not NCSC's.
+_HYBRIDS = {"x25519mlkem768": "x25519", "secp256r1mlkem768": "secp256r1", "secp384r1mlkem1024": "secp384r1",
+            "x25519kyber768draft00": "x25519"}
+
+
+def group_tier(name: str) -> Tier:
+    """NCSC tier of a key-exchange group: the good EC groups and X25519/X448 good, secp224r1 and
+    RFC 7919 ffdhe3072 and larger phase out; ffdhe2048, custom DH primes and anything else insufficient."""
+    if not isinstance(name, str):
+        return "insufficient"
+    key = name.strip().lower()[:40]
+    key = _GROUP_ALIASES.get(key, key)
+    key = _HYBRIDS.get(key.replace("_", "").replace("-", ""), key)
+    return ncsc_tiers().groups.get(key, "insufficient")
+
+
+def certificate_key_tier(key_type: str, key_bits: int, curve: str | None = None) -> Tier:
+    """NCSC tier of the certificate key: RSA >= 3072 good, >= 2048 phase out, less insufficient; EC by
+    curve (good list, secp224r1 phase out); Ed25519/Ed448 good."""
+    tiers = ncsc_tiers()
+    kind = (key_type or "").strip().lower() if isinstance(key_type, str) else ""
+    if kind in ("ed25519", "ed448"):
+        return tiers.cert_curves.get(kind, "insufficient")
+    if kind.startswith("rsa"):
+        if not isinstance(key_bits, int):
+            return "insufficient"
+        if key_bits >= tiers.cert_rsa_good_bits:
+            return "good"
+        return "phase_out" if key_bits >= tiers.cert_rsa_phase_out_bits else "insufficient"
+    if kind in ("ec", "ecdsa") and isinstance(curve, str):
+        name = curve.strip().lower()
+        return tiers.cert_curves.get(_GROUP_ALIASES.get(name, name), "insufficient")
+    return "insufficient"
 
 
 def protocol_tiers(protocols: Iterable[str]) -> dict[str, Tier]:

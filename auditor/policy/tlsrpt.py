@@ -50,8 +50,13 @@ def parse_tlsrpt_records(txts: Sequence[str | bytes]) -> TlsRptResult:
     if not candidates:
         return TlsRptResult(present=False, valid=False, errors=errors, warnings=warnings)
     if len(candidates) > 1:
-        add_message(errors, f"{len(candidates)} records begin with v=TLSRPTv1; {_RFC} requires exactly one, "
-                            "so senders send no reports")
+        if len(strict) == 1:
+            add_message(errors, f"one record begins 'v=TLSRPTv1;' and {len(loose)} more begin 'v=TLSRPTv1' "
+                                "without the ';': senders that discard by that prefix see several records "
+                                "and send no reports")
+        else:
+            add_message(errors, f"{len(candidates)} records begin with v=TLSRPTv1; {_RFC} requires exactly one, "
+                                "so senders send no reports")
         return TlsRptResult(present=True, valid=False, errors=errors, warnings=warnings)
     record = candidates[0]
     if len(record) > MAX_TXT_RECORD:
