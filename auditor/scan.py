@@ -142,3 +142,17 @@ async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile
         return audit
     finally:
         await ctx.aclose()
+
+
+def run_unit(provider: Provider, settings: Settings) -> ProviderResult:
+    """One provider audited on its own: plain, serialisable input (pydantic models) and output, so that a
+    distributed engine can ship units to workers. No preflight: the caller's scheduler owns that."""
+
+    async def one() -> ProviderResult:
+        ctx = ScanContext.create(settings)
+        try:
+            return await audit_provider(provider, ctx)
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(one())

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from auditor.lab import Lab
+from auditor.settings import Settings
 
 
 def _candidate_nets() -> list[int]:
@@ -38,3 +39,9 @@ def lab() -> Iterator[Lab]:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture
+def lab_settings(lab: Lab) -> Settings:
+    """Settings that point every probe at the lab (short timeouts: loopback answers in milliseconds)."""
+    return Settings(**lab.overrides(), timeout=3.0)

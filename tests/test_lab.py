@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import smtplib
 import socket
 import ssl
@@ -295,6 +296,18 @@ def test_smtp_legacy_tls_only(lab: Lab) -> None:
         assert isinstance(s.sock, ssl.SSLSocket) and s.sock.version() == "TLSv1.1"
 
 
+def test_sector_pki_is_outside_the_public_bundle(lab: Lab) -> None:
+    host = "mx1.mssante.fr"
+    if host not in lab.world.hosts:
+        pytest.skip("no MSSanté provider in the catalog in use")
+    with smtp_for(lab)(host, lab.port(25), timeout=5) as s, pytest.raises(ssl.SSLCertVerificationError):
+        s.starttls(context=lab_ctx(lab))
+    ctx = lab_ctx(lab)
+    ctx.load_verify_locations(cafile=str(lab.private_ca_bundles["igc-sante"]))
+    with smtp_for(lab)(host, lab.port(25), timeout=5) as s:
+        s.starttls(context=ctx)  # trusted once the sector root is added
+
+
 def test_smtp_weak_ciphers_and_keys(lab: Lab) -> None:
     with smtp_for(lab)("mx.weakcipher.example", lab.port(25), timeout=5) as s, pytest.raises(ssl.SSLError):
         s.starttls(context=lab_ctx(lab))  # a modern client offers ECDHE/AEAD suites only
@@ -415,6 +428,19 @@ def test_every_catalog_claim_page_carries_its_evidence(lab: Lab) -> None:
     assert checked >= 5
 
 
+def test_non_tls_app_port_fails_fast(lab: Lab) -> None:
+    """Threema's chat port (5222 in the catalog) speaks its own protocol: a TLS client fails at once."""
+    host = "g-00.0.threema.ch"
+    if host not in lab.world.hosts:
+        pytest.skip("the catalog in use has no Threema chat endpoint")
+    t0 = time.monotonic()
+    raw = socket.create_connection((lab.address(host), 5222), timeout=5)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        lab_ctx(lab).wrap_socket(raw, server_hostname=host)
+    raw.close()
+    assert time.monotonic() - t0 < 2
+
+
 def test_plain_http_records_webhooks_and_redirects(lab: Lab) -> None:
     url = f"http://{lab.address('hooks.lab.example')}:{lab.port(80)}/notify"
     r = httpx.post(url, headers={"Host": "hooks.lab.example"}, json={"audit": "x"}, timeout=5)
@@ -447,8 +473,15 @@ def test_geoip_database(lab: Lab) -> None:
 
 def test_second_lab_coexists_and_stops_cleanly(lab: Lab, tmp_path: Any) -> None:
     threads_before = threading.active_count()
-    net = lab.net + 1 if lab.net < 254 else 1
-    other = Lab(net=net, dns_port=lab.dns_port, workdir=tmp_path / "other")
+    other: Lab | None = None
+    for net in random.sample([n for n in range(100, 250) if n != lab.net], 5):  # other test runs may hold some
+        candidate = Lab(net=net, dns_port=lab.dns_port, workdir=tmp_path / f"other{net}")
+        try:
+            other = candidate.start()
+            break
+        except OSError:
+            continue
+    assert other is not None
     with other:
         assert other.address("mx01.posteo.de") != lab.address("mx01.posteo.de")
         r = ask(other, "mx01.posteo.de", "A")
@@ -460,3 +493,36 @@ def test_second_lab_coexists_and_stops_cleanly(lab: Lab, tmp_path: Any) -> None:
         s.bind((other.dns_address, other.dns_port))
     with socket.socket() as s:
         s.bind((other.address("mx01.posteo.de"), other.port(25)))
+
+
+def test_start_on_a_taken_network_fails_cleanly(lab: Lab, tmp_path: Any) -> None:
+    threads_before = threading.active_count()
+    clash = Lab(net=lab.net, dns_port=lab.dns_port, workdir=tmp_path / "clash")
+    with pytest.raises(OSError):
+        clash.start()
+    assert not clash.running and threading.active_count() == threads_before
+    assert ask(lab, "mx01.posteo.de", "A").rcode() == dns.rcode.NOERROR  # the first lab is untouched
+
+
+def test_dns_protocol_edges(lab: Lab) -> None:
+    q = dns.message.make_query("posteo.de", "A", use_edns=1)
+    assert dns.query.udp(q, lab.dns_address, port=lab.dns_port, timeout=2).rcode() == dns.rcode.BADVERS
+    no_edns = dns.message.make_query("posteo.de", "SOA", use_edns=False)
+    r = dns.query.udp(no_edns, lab.dns_address, port=lab.dns_port, timeout=2)
+    assert r.rcode() == dns.rcode.NOERROR and r.edns < 0
+    anyq = ask(lab, "posteo.de", "ANY")
+    assert {dns.rdatatype.SOA, dns.rdatatype.MX, dns.rdatatype.NS} <= {r.rdtype for r in anyq.answer}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a header and garbage: FORMERR, same id
+        s.settimeout(2)
+        s.sendto(b"\xbe\xef\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xff\xff", (lab.dns_address, lab.dns_port))
+        reply = dns.message.from_wire(s.recv(512))
+    assert reply.id == 0xBEEF and reply.rcode() == dns.rcode.FORMERR
+
+
+def test_http_rejects_garbage_and_keeps_serving(lab: Lab) -> None:
+    ip = lab.address("hooks.lab.example")
+    with socket.create_connection((ip, lab.port(80)), timeout=2) as s:
+        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    url = f"http://{ip}:{lab.port(80)}/again"
+    assert httpx.get(url, headers={"Host": "hooks.lab.example"}, timeout=5).status_code == 200

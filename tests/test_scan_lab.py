@@ -206,3 +206,15 @@ def test_tls_grade_in_evidence(audit: Audit) -> None:
         assert f.evidence["grade"]["letter"] in ("A+", "A", "A-", "B")
     legacy = only(audit, "legacytls", "tls.protocols")
     assert legacy.evidence["grade"]["letter"] in ("C", "D", "E", "F")
+
+
+def test_unit_of_work_round_trips_as_json(lab: Lab) -> None:
+    from auditor.catalog import Provider
+    from auditor.scan import run_unit
+    from auditor.settings import Settings
+
+    settings = Settings.model_validate_json(load_settings(lab.overrides(), environ={}).model_dump_json())
+    target = Provider.model_validate_json(load_catalog(LAB_CATALOG).get("nostarttls").model_dump_json())
+    result = ProviderResult.model_validate_json(run_unit(target, settings).model_dump_json())
+    assert result.id == "nostarttls"
+    assert any(c.id == "smtp.starttls" and c.value is False for c in result.checks)

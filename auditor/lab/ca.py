@@ -37,7 +37,7 @@ class LeafSpec:
     fault: str | None = None  # one of CERT_FAULTS, or None for a good certificate
     not_before: dt.datetime = field(default_factory=lambda: _now() - 30 * DAY)
     not_after: dt.datetime = field(default_factory=lambda: _now() + 90 * DAY)
-    issuer: str = "intermediate"  # intermediate | rogue | self
+    issuer: str = "intermediate"  # intermediate | rogue | self | private:<name>
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,18 @@ class LabCA:
         self.bundle = directory / "lab-ca.pem"
         self.bundle.write_bytes(self.root.public_bytes(serialization.Encoding.PEM))
         self._serial = 1000
+        # Sector PKIs outside the public trust stores (e.g. France's IGC-Santé for MSSanté servers).
+        self.private: dict[str, tuple[PrivateKey, x509.Certificate, Path]] = {}
+
+    def private_ca(self, name: str) -> tuple[PrivateKey, x509.Certificate, Path]:
+        """A named private root (created on first use), its PEM written next to the bundle, not in it."""
+        if name not in self.private:
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = self._ca_cert(f"{name} (lab private root)", key, key, None, 1)
+            pem = self.directory / f"private-ca-{name}.pem"
+            pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            self.private[name] = (key, cert, pem)
+        return self.private[name]
 
     def _ca_cert(
         self, cn: str, key: PrivateKey, signer: PrivateKey, issuer: x509.Certificate | None, path_len: int
@@ -163,9 +175,15 @@ class LabCA:
             return self._rsa_keys[bits]
         raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
 
-    def issue(self, names: list[str], key_type: str = "ECDSA-P256", fault: str | None = None) -> IssuedCert:
-        """A leaf certificate for `names` (the first is the file name), with `fault` applied."""
+    def issue(
+        self, names: list[str], key_type: str = "ECDSA-P256", fault: str | None = None, ca: str | None = None
+    ) -> IssuedCert:
+        """A leaf certificate for `names` (the first is the file name), with `fault` applied.
+
+        `ca`: the name of a private CA to issue from instead of the lab's public one."""
         spec = LeafSpec(names=list(names), key_type=key_type, fault=fault)
+        if ca:
+            spec.issuer = f"private:{ca}"
         if fault:
             if fault not in CERT_FAULTS:
                 raise ValueError(f"unknown certificate fault {fault!r}; known: {', '.join(CERT_FAULTS)}")
@@ -175,6 +193,11 @@ class LabCA:
         chain: list[x509.Certificate]
         if spec.issuer == "self":
             signer_key, issuer_name, chain = key, _name(spec.names[0]), []
+        elif spec.issuer.startswith("private:"):
+            # The server sends its sector root along, as such servers do: the chain ends in a root that
+            # the public bundle does not hold.
+            pkey, pcert, _ = self.private_ca(spec.issuer.removeprefix("private:"))
+            signer_key, issuer_name, chain = pkey, pcert.subject, [pcert]
         elif spec.issuer == "rogue":
             # Only the leaf is sent, as servers with a private CA usually do: "unable to get local issuer".
             signer_key, issuer_name, chain = self.rogue_key, self.rogue.subject, []

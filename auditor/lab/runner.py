@@ -23,7 +23,7 @@ from auditor.lab.ca import IssuedCert, LabCA
 from auditor.lab.dns_server import DnsServer, LabResolver
 from auditor.lab.geo import Location, write_geoip_db
 from auditor.lab.https_server import HttpServer, Request, Route
-from auditor.lab.silent_server import SilentServer
+from auditor.lab.raw_server import RawServer
 from auditor.lab.smtp_server import Delivered, SmtpServer
 from auditor.lab.tlsconf import server_context
 from auditor.lab.world import LAB_CATALOG, OVERLAY, World, allocate_addresses, build_world
@@ -75,21 +75,37 @@ class Lab:
         self.port_map = _unprivileged(port_map)
         self.overlay = overlay
         self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"auditor-lab-{net}-"))
+        self._workdir = workdir  # a temporary directory is made on first use when None
         self.mailbox: list[Delivered] = []
         self.requests: list[Request] = []
         self.world = World()
         self.zones = ZoneSet()
         self.certs: dict[str, IssuedCert] = {}
-        self.ca_bundle = self.workdir / "lab-ca.pem"
-        self.trust_anchor = self.workdir / "lab-root-anchor.zone"
-        self.geoip_db = self.workdir / "lab-geoip.mmdb"
+        self.private_ca_bundles: dict[str, Path] = {}  # sector PKIs (not in ca_bundle), by name
         self.startup_seconds = 0.0
         self._servers: list[_Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
     # --- public API ---------------------------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"auditor-lab-{self.net}-"))
+        return self._workdir
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.workdir / "lab-ca.pem"
+
+    @property
+    def trust_anchor(self) -> Path:
+        return self.workdir / "lab-root-anchor.zone"
+
+    @property
+    def geoip_db(self) -> Path:
+        return self.workdir / "lab-geoip.mmdb"
+
     def overrides(self) -> dict[str, Any]:
         """Exactly the settings a scan of the lab needs (keys of `auditor.settings.Settings`)."""
         return {
@@ -124,7 +140,11 @@ class Lab:
         if self.running:
             return self
         t0 = time.monotonic()
-        self._build()
+        try:
+            self._build()
+        except BaseException:
+            self._cleanup_workdir()
+            raise
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name=f"auditor-lab-{self.net}", daemon=True)
@@ -140,6 +160,7 @@ class Lab:
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
+            self._cleanup_workdir()
             return
         if thread.is_alive():
             with contextlib.suppress(Exception):
@@ -149,8 +170,11 @@ class Lab:
         loop.close()
         self._loop = self._thread = None
         self._servers = []
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._cleanup_workdir()
+
+    def _cleanup_workdir(self) -> None:
+        if self._own_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)  # a restart re-creates it
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -166,13 +190,18 @@ class Lab:
         world = build_world(self.catalogs, self.overlay, include_overlay_only=self._standin)
         for name, ip in allocate_addresses(world.hosts, self.net).items():
             world.hosts[name].ip = ip
+        for host in world.hosts.values():
+            for port in host.raw_ports:
+                if port < 1024 and port not in self.port_map:
+                    self.port_map[port] = 10000 + port  # no root: privileged ports move, and the map says so
         self.world = world
         ca = LabCA(self.workdir / "pki")
         shutil.copyfile(ca.bundle, self.ca_bundle)
         self.certs = {}
         for host in world.hosts.values():
             if host.smtp or host.smtps or host.https:
-                self.certs[host.name] = ca.issue([host.name], host.tls.key_type, host.tls.cert_fault)
+                self.certs[host.name] = ca.issue([host.name], host.tls.key_type, host.tls.cert_fault, host.tls.ca)
+        self.private_ca_bundles = {name: pem for name, (_, _, pem) in ca.private.items()}
         self.zones = self._build_zones(world)
         self._write_trust_anchor()
         write_geoip_db(self.geoip_db, {
@@ -225,7 +254,7 @@ class Lab:
                 routes = {(host.name, path): r for path, r in host.routes.items()}
                 servers.append(HttpServer(host.ip, self.port(443), routes, self.requests, {host.name: ctx}))
             for raw_port in sorted(host.raw_ports):
-                servers.append(SilentServer(host.ip, self.port(raw_port)))
+                servers.append(RawServer(host.ip, self.port(raw_port)))
             if host.http:
                 plain: dict[tuple[str, str], Route] = {(host.name, p): r for p, r in host.http_routes.items()}
                 fallback = host.http_routes.get("*")

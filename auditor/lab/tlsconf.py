@@ -25,6 +25,7 @@ class TlsSettings:
     ciphers: str | None = None  # OpenSSL cipher string for TLS <= 1.2; None: OpenSSL's default
     cert_fault: str | None = None  # a key of auditor.lab.ca.CERT_FAULTS
     key_type: str = "ECDSA-P256"
+    ca: str | None = None  # a private CA's name (e.g. igc-sante): certificates outside the public bundle
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TlsSettings:

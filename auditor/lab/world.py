@@ -52,7 +52,7 @@ class HostSpec:
     https: bool = False
     http: bool = False  # plain HTTP listener (port 80): redirects to https, or a sink for webhooks
     dane: str | None = None  # None, "valid" (TLSA 3 1 1 of the served key) or "mismatch"
-    raw_ports: set[int] = field(default_factory=set)  # ports speaking a non-TLS protocol (accept, stay silent)
+    raw_ports: set[int] = field(default_factory=set)  # ports speaking a non-TLS app protocol
     headers: tuple[tuple[str, str], ...] = ()  # sent with every page of its web site (e.g. HSTS)
     routes: dict[str, Route] = field(default_factory=dict)  # path[?query] -> response over https
     http_routes: dict[str, Route] = field(default_factory=dict)  # path (or "*") -> response over http
@@ -326,7 +326,7 @@ class _Builder:
                 self.web(spec, o, entry.name)
                 if parts.port and parts.port != 443:
                     # An explicit port in the catalog is an app protocol (e.g. Threema's chat on 5222),
-                    # not HTTPS: the lab accepts the connection and says nothing, like a non-TLS service.
+                    # not HTTPS: the lab answers in a foreign protocol, like a non-TLS service.
                     spec.raw_ports.add(parts.port)
         own = {_zone_of(n) for n in [*domains, *(h for h, _ in mx)]}
         own |= {_zone_of(urlsplit(u).hostname or "") for u in endpoint_urls}
@@ -339,6 +339,9 @@ class _Builder:
                 # Evidence on somebody else's site (a blog, a wiki): none of the provider's behaviour applies.
                 tp_country = str(third_party.get("country", "US"))
                 self.claim(entry, claim, claims_state.get(claim["name"], "ok"), third_party, tp_country, True)
+        for name in _as_list(o.get("extra_hosts")):  # addresses without services (outbound relays, …)
+            self.zone_policy(name, o)
+            self.host(name, entry.id, o, country, modelled)
         for rec in _as_list(o.get("records")):
             w.add(rec["name"], rec["type"], str(rec["value"]))
         for f in _as_list(o.get("dns_faults")):

@@ -1,5 +1,6 @@
-"""A listener for app protocols the lab does not speak (e.g. Threema's chat port): it accepts the TCP
-connection, reads and discards, and never answers, as a non-TLS service does to a TLS ClientHello."""
+"""A listener for app protocols the lab does not model (e.g. Threema's chat port 5222): on the first bytes
+from the client it answers with a short non-TLS greeting and closes, as a foreign protocol does to a TLS
+ClientHello. A scanner then fails fast ("not TLS") instead of waiting for its timeout."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import asyncio
 import contextlib
 
 IDLE_TIMEOUT = 5.0
-MAX_READ = 64 * 1024
+GREETING = b"\x00\x10lab-app-protocol\x00"
 
 
-class SilentServer:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+class RawServer:
+    def __init__(self, host: str, port: int, greeting: bytes = GREETING) -> None:
+        self.host, self.port, self.greeting = host, port, greeting
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
 
@@ -31,12 +32,9 @@ class SilentServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
         try:
-            received = 0
-            while received < MAX_READ:
-                data = await asyncio.wait_for(reader.read(4096), IDLE_TIMEOUT)
-                if not data:
-                    break
-                received += len(data)
+            if await asyncio.wait_for(reader.read(4096), IDLE_TIMEOUT):
+                writer.write(self.greeting)
+                await writer.drain()
         except (TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
