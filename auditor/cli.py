@@ -23,7 +23,6 @@ lab_app = typer.Typer(help="The built-in lab: a simulated Internet on loopback f
 catalog_app = typer.Typer(help="The provider catalog (providers.yaml).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 app.add_typer(catalog_app, name="catalog")
-from auditor.cli_history import register as _register_history; _register_history(app)  # noqa: E402, E702, I001
 
 # Options shared by the commands that scan; each also reads AUDITOR_<NAME> (see settings.py).
 Resolver = Annotated[str | None, typer.Option(help="DNS resolver IP[:PORT] (default: the system's).")]
@@ -60,6 +59,12 @@ def scan(
     json_out: Annotated[Path | None, typer.Option("--json", envvar="AUDITOR_JSON", help="Write the JSON here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", envvar="AUDITOR_HTML", help="Write the HTML here.")] = None,
     cron: Annotated[bool, typer.Option(help="Quiet unless something changed; exit 1 on a regression.")] = False,
+    notify_webhook: Annotated[str | None, typer.Option(
+        help="Under --cron, POST the changes here on a regression (or AUDITOR_NOTIFY_WEBHOOK).")] = None,
+    notify_email: Annotated[str | None, typer.Option(
+        help="Under --cron, mail the changes here on a regression; server from AUDITOR_SMTP_HOST.")] = None,
+    lab: Annotated[bool | None, typer.Option("--lab", help="Mark the audit as a simulation against the lab "
+                                                      "(part of the flags `auditor lab serve` prints).")] = None,
 ) -> None:
     """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags)."""
     from auditor.pipeline import ScanRequest, run
@@ -67,9 +72,11 @@ def scan(
     try:
         request = ScanRequest.build(
             catalog=providers, only=only or [], config=config, json_out=json_out, html_out=html_out, cron=cron,
+            notify_flags={"webhook": notify_webhook, "email": notify_email},
             flags=_settings_flags(resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle,
                                   geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
-                                  concurrency=concurrency, port_map=port_map, reports_dir=reports_dir, lang=lang))
+                                  concurrency=concurrency, port_map=port_map, reports_dir=reports_dir, lang=lang,
+                                  lab=lab))
         code = run(request)
     except AuditorError as exc:
         _fail(exc)
@@ -117,6 +124,10 @@ def catalog_check(
         typer.echo(f"{p.id:16} {p.kind:5} {p.name} ({len(p.mail_domains)} domains, {len(p.endpoints)} endpoints, "
                    f"{len(p.claims)} claims)")
     typer.echo(f"{providers}: {len(catalog.providers)} providers, valid")
+
+
+from auditor.cli_history import register as _register_history; _register_history(app)  # noqa: E402, E702, I001
+from auditor.cli_report import register as _register_report; _register_report(app)  # noqa: E402, E702, I001
 
 
 def version_callback(value: bool) -> None:

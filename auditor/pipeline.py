@@ -6,18 +6,25 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.catalog import Catalog, Provider, load_catalog
-from auditor.errors import EXIT_OK, ConfigError
+from auditor.diff import AuditDiff, diff_audits, render_text
+from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
 from auditor.findings import Audit, ProviderResult
+from auditor.lock import ScanLock, lock_path
+from auditor.notify import NotifyConfig, deliver
 from auditor.scan import run_scan
 from auditor.schema import audit_document
 from auditor.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from auditor.store import Store
 
 
 @dataclass(frozen=True)
@@ -28,13 +35,20 @@ class ScanRequest:
     html_out: Path | None
     cron: bool
     default_stem: str = "audit"
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @classmethod
     def build(cls, *, catalog: Path, only: list[str], config: Path | None, json_out: Path | None,
-              html_out: Path | None, cron: bool, flags: dict[str, Any]) -> ScanRequest:
+              html_out: Path | None, cron: bool, flags: dict[str, Any],
+              notify_flags: Mapping[str, str | None] | None = None) -> ScanRequest:
+        """`notify_flags`: `--notify-webhook` / `--notify-email` as {"webhook": …, "email": …} when the
+        command line has them; the environment is read either way (see auditor.notify)."""
         settings = load_settings(flags, config=config)
         providers = _select(load_catalog(catalog), only)
-        return cls(settings, providers, json_out, html_out, cron)
+        notify = NotifyConfig.load(notify_flags)
+        if cron:
+            notify.validate()  # a typo in the address must fail now (exit 2), not after an hour of scanning
+        return cls(settings, providers, json_out, html_out, cron, notify=notify)
 
 
 def _select(catalog: Catalog, only: list[str]) -> list[Provider]:
@@ -86,7 +100,8 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Au
             store.add_provider(audit_ref["id"], result)
             tick(result)
 
-        audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider))
+        audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
+                                     rdap_cache=store))
         audit = score_audit(audit, settings.profile)
         for p in audit.providers:
             if p.score is not None:
@@ -96,8 +111,10 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Au
 
 
 def run(request: ScanRequest) -> int:
+    if request.cron:
+        return run_cron(request)
     s = request.settings
-    audit = execute(s, request.providers, quiet=request.cron)
+    audit = execute(s, request.providers, quiet=False)
     json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
     html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
     written = write_outputs(audit, json_out, html_out, s.lang)
@@ -106,6 +123,83 @@ def run(request: ScanRequest) -> int:
         for path in written:
             print(f"wrote {path}")
     return EXIT_OK
+
+
+# How far back `cron_baseline` looks for an audit covering this run's providers.
+MAX_BASELINE_STEPS = 20
+
+
+def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> Audit | None:
+    """The audit a cron run compares against: the latest earlier complete audit with the same lab flag
+    (`Store.previous_complete`) that covered every provider of this run.
+
+    Why not simply the previous one: a hand-run `scan --only posteo` between two full cron runs would
+    otherwise become the baseline, and a regression of any other provider between the two cron runs would
+    never be reported. When no earlier audit covers them all, the previous one is used as is.
+    """
+    first = previous = store.previous_complete(audit_id)
+    for _ in range(MAX_BASELINE_STEPS):
+        if previous is None:
+            break
+        candidate = store.load_audit(previous)
+        if provider_ids <= {p.id for p in candidate.providers}:
+            return candidate
+        previous = store.previous_complete(previous)
+    return store.load_audit(first) if first is not None else None
+
+
+def cron_diff(db: Path, audit_id: str, provider_ids: set[str]) -> AuditDiff | None:
+    """What changed since the baseline (None: nothing to compare with, e.g. the first audit).
+
+    Both sides are read back from the store, so they went through the same serialisation. Providers the
+    baseline has but this run did not select are scope, not change: they are left out.
+    """
+    from auditor.store import Store
+
+    with Store.open(db) as store:
+        before = cron_baseline(store, audit_id, provider_ids)
+        if before is None:
+            return None
+        after = store.load_audit(audit_id)
+    diff = diff_audits(before, after)
+    kept = [c for c in diff.changes
+            if not (c.check == "provider" and c.after is None and c.provider not in provider_ids)]
+    return diff.model_copy(update={"changes": kept})
+
+
+def run_cron(request: ScanRequest) -> int:
+    """`scan --cron`: one run per database at a time (auditor.lock), silent unless something changed.
+
+    Exit 0: no regression (changes, if any, are printed); 1: a regression since the baseline (printed, and
+    notified when a webhook or e-mail is configured); a notification that fails is reported on stderr and
+    does not change the exit code. Exit 2 and 3 come from the errors raised (usage / could not run, the
+    latter including "another auditor scan holds the lock").
+    """
+    s = request.settings
+    selected = {p.id for p in request.providers}
+    # cron mails whatever a job prints: a library's DeprecationWarning would arrive every night and teach
+    # the DPO to ignore the mail that matters.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with ScanLock(lock_path(s.db)):
+            audit = execute(s, request.providers, quiet=True)
+            json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
+            html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
+            written = write_outputs(audit, json_out, html_out, s.lang)
+            diff = cron_diff(s.db, audit.audit_id, selected)
+    if diff is None or not diff.changes:
+        return EXIT_OK
+    print(render_text(diff, s.lang), end="")
+    label = "rapport :" if s.lang == "fr" else "report:"
+    for path in written:
+        print(f"{label} {path}")
+    sys.stdout.flush()  # before any stderr line, so a cron mail reads in order
+    if not diff.has_regressions:
+        return EXIT_OK
+    if request.notify.enabled:
+        for failure in deliver(diff, request.notify, s, reports=written):
+            print(f"auditor: {failure}", file=sys.stderr)
+    return EXIT_REGRESSION
 
 
 def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> None:

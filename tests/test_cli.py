@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import dns.message
 import dns.rcode
 import pytest
+
+from auditor.schema import validate_document
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +98,29 @@ def test_resolver_without_internet_exits_3(tmp_path: Path, nxdomain_resolver: st
 def test_catalog_check_lists_providers() -> None:
     result = auditor("catalog", "check", "providers.yaml")
     assert result.returncode == 0 and "18 providers, valid" in result.stdout
+
+
+def test_lab_serve_flags_drive_a_real_scan(tmp_path: Path) -> None:
+    """`auditor lab serve` prints the flags; `auditor scan` with them audits the lab as a simulation."""
+    serve = subprocess.Popen([sys.executable, "-m", "auditor", "lab", "serve", "--net", "96"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        line = ""
+        deadline = time.monotonic() + 30
+        while not line.startswith("scan it with:") and time.monotonic() < deadline:
+            line = serve.stdout.readline()
+        flags = line.removeprefix("scan it with: auditor scan ").split()
+        assert "--lab" in flags and "--resolver" in flags
+        out = tmp_path / "posteo.json"
+        result = auditor("scan", *flags, "--only", "posteo", "--json", str(out), "--html", str(tmp_path / "p.html"),
+                         "--db", str(tmp_path / "a.sqlite"), timeout=120)
+        assert result.returncode == 0, result.stderr
+        document = json.loads(out.read_text())
+        validate_document(document)
+        assert document["vantage"]["lab"] is True
+        [posteo] = document["providers"]
+        assert any(c["id"] == "smtp.starttls" and c["value"] is True for c in posteo["checks"])
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)

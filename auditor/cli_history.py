@@ -1,0 +1,201 @@
+"""`auditor history`, `auditor diff`, `auditor prune`: reading and trimming the audit database.
+
+Registered on the main app by `register(app)` (one line in cli.py). Settings (db, lang) come from
+`auditor.settings.load_settings`: flags, then AUDITOR_* variables, then the config file. Read commands never
+create a database: a mistyped `--db` is an error (exit 2), not a new empty file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from auditor.errors import AuditorError, ConfigError
+from auditor.settings import Settings, load_settings
+from auditor.store import AuditSummary, Store
+
+Db = Annotated[Path | None, typer.Option(help="SQLite database of audits (default: AUDITOR_DB, the config "
+                                              "file, else ~/.local/share/auditor/audits.sqlite).")]
+Config = Annotated[Path | None, typer.Option(help="TOML config file (default: ~/.config/auditor/config.toml).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ALL = 1_000_000  # list_audits takes a limit; "every audit" in practice
+
+
+def _fail(exc: AuditorError) -> NoReturn:
+    typer.echo(f"auditor: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _settings(config: Path | None, **flags: Any) -> Settings:
+    return load_settings({k: v for k, v in flags.items() if v is not None}, config=config)
+
+
+def open_existing(path: Path) -> Store:
+    """Open a database that must already exist (Store.open would create one at a mistyped path)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"{path}: no audit database here; run `auditor scan` first or pass --db FILE")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not an audit database; pass --db FILE")
+    return Store.open(path)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _table(header: list[str], rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+# -- history ----------------------------------------------------------------------------------------
+
+
+def _summary_row(a: AuditSummary) -> list[str]:
+    return [a.audit_id, a.started_at, a.finished_at or "-", "complete" if a.complete else "incomplete",
+            "yes" if a.lab else "no", str(a.providers), a.profile]
+
+
+def history(
+    db: Db = None,
+    provider: Annotated[str | None, typer.Option(help="Show this provider's score and grade over time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many audits, newest first.")] = 50,
+    as_json: AsJson = False,
+    config: Config = None,
+) -> None:
+    """List the stored audits, newest first; with --provider, that provider's score over time."""
+    try:
+        settings = _settings(config, db=db)
+        with open_existing(settings.db) as store:
+            if provider is None:
+                audits = store.list_audits(limit)
+                scores = None
+            else:
+                scores = store.history(provider)
+                if not scores:
+                    raise ConfigError(f"no complete audit in {settings.db} includes provider {provider!r}; "
+                                      "`auditor history` lists the audits")
+                scores = scores[-limit:]
+    except AuditorError as exc:
+        _fail(exc)
+    if scores is not None:
+        if as_json:
+            _print_json({"db": str(settings.db), "provider": provider, "scores": [
+                {"audit_id": r.audit_id, "started_at": r.started_at, "value": r.value, "grade": r.grade}
+                for r in scores]})
+            return
+        typer.echo(f"{provider}: score under each audit's own profile, oldest first (complete audits only)")
+        rows = [[r.started_at, r.audit_id, "-" if r.value is None else f"{r.value:.1f}", r.grade or "-"]
+                for r in scores]
+        for line in _table(["STARTED", "AUDIT", "SCORE", "GRADE"], rows, right=frozenset({2})):
+            typer.echo(line)
+        return
+    if as_json:
+        _print_json({"db": str(settings.db), "audits": [a.model_dump(mode="json") for a in audits]})
+        return
+    if not audits:
+        typer.echo(f"{settings.db}: no audits yet")
+        return
+    header = ["AUDIT", "STARTED", "FINISHED", "STATE", "LAB", "PROVIDERS", "PROFILE"]
+    for line in _table(header, [_summary_row(a) for a in audits], right=frozenset({5})):
+        typer.echo(line)
+
+
+# -- diff -------------------------------------------------------------------------------------------
+
+
+def _latest_like(store: Store, audit_id: str) -> str:
+    """The latest complete audit with the same lab flag as `audit_id` (the lab and the Internet are two
+    different worlds: comparing them reports every difference between the worlds)."""
+    audits = store.list_audits(ALL)
+    lab = next((a.lab for a in audits if a.audit_id == audit_id), False)
+    return next((a.audit_id for a in audits if a.complete and a.lab == lab), audit_id)
+
+
+def _pair(store: Store, a: str | None, b: str | None) -> tuple[str, str]:
+    if a is not None and b is not None:
+        return store.resolve_id(a), store.resolve_id(b)
+    if a is not None:
+        before = store.resolve_id(a)
+        return before, _latest_like(store, before)
+    after = store.resolve_id(None)
+    previous = store.previous_complete(after)
+    if previous is None:
+        raise ConfigError(f"{store.path}: only one complete audit ({after}); nothing to compare yet")
+    return previous, after
+
+
+def diff(
+    a: Annotated[str | None, typer.Argument(help="The older audit (id or unique prefix).", show_default=False)] = None,
+    b: Annotated[str | None, typer.Argument(help="The newer audit (id or unique prefix).", show_default=False)] = None,
+    db: Db = None,
+    as_json: AsJson = False,
+    lang: Annotated[str | None, typer.Option(help="Language of the text: fr or en.")] = None,
+    config: Config = None,
+) -> None:
+    """What changed between two audits: regressions, improvements, other changes.
+
+    No id: the last two complete audits (of the same kind, lab or real). One id: from that audit to the
+    latest complete one. Exit 0 whatever changed (use `scan --cron` for an exit code on regressions).
+    """
+    from auditor.diff import diff_audits, render_text
+
+    try:
+        settings = _settings(config, db=db, lang=lang)
+        with open_existing(settings.db) as store:
+            before_id, after_id = _pair(store, a, b)
+            result = diff_audits(store.load_audit(before_id), store.load_audit(after_id))
+    except AuditorError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        typer.echo(render_text(result, settings.lang), nl=False)
+
+
+# -- prune ------------------------------------------------------------------------------------------
+
+
+def prune(
+    keep: Annotated[int | None, typer.Option(min=0, help="Keep the N most recent complete audits.")] = None,
+    older_than: Annotated[int | None, typer.Option(min=0, metavar="DAYS",
+                                                   help="Delete audits started more than DAYS days ago.")] = None,
+    db: Db = None,
+    config: Config = None,
+) -> None:
+    """Delete old audits (and evidence no other audit uses); print what was deleted.
+
+    The latest complete audit (and the latest complete lab audit) is never deleted: it is what the next diff
+    compares against. With both options, an audit survives if either keeps it.
+    """
+    if keep is None and older_than is None:
+        typer.echo("auditor: prune needs --keep N or --older-than DAYS (or both: an audit survives if either "
+                   "keeps it)", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = _settings(config, db=db)
+        with open_existing(settings.db) as store:
+            started = {s.audit_id: s for s in store.list_audits(ALL)}
+            deleted = store.prune(keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None)
+    except AuditorError as exc:
+        _fail(exc)
+    for audit_id in deleted:
+        s = started.get(audit_id)
+        what = f" (started {s.started_at}, {'complete' if s.complete else 'incomplete'})" if s else ""
+        typer.echo(f"deleted audit {audit_id}{what}")
+    typer.echo(f"{settings.db}: {len(deleted)} audit(s) deleted, {len(started) - len(deleted)} kept")
+
+
+def register(app: typer.Typer) -> None:
+    """Add history, diff and prune to the main app."""
+    app.command("history")(history)
+    app.command("diff")(diff)
+    app.command("prune")(prune)
