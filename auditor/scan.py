@@ -17,9 +17,11 @@ from auditor.catalog import Provider
 from auditor.errors import NetworkUnavailable
 from auditor.findings import Audit, Finding, ProviderResult, Vantage, error
 from auditor.net.dns import DnsError
+from auditor.net.rdap import RdapCache
 from auditor.probes.claims import claim_finding
 from auditor.probes.context import ScanContext
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
+from auditor.probes.hosting import policy_host_locations
 from auditor.probes.jurisdiction import hosting_summary, jurisdiction_finding
 from auditor.probes.mail import audit_mail_domain
 from auditor.probes.web import hsts_finding, security_txt_finding
@@ -73,6 +75,7 @@ async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult
                                              for d in provider.mail_domains]
     units += [ctx.endpoint(TlsEndpoint(ep.host, ep.host, ep.port, starttls=False, dpf_certified=dpf), audit_endpoint)
               for ep in provider.endpoints]
+    units += [policy_host_locations(d, ctx, dpf_certified=dpf) for d in provider.mail_domains]
     units += _web_units(provider, ctx)
     units += [_one(claim_finding(provider, claim, ctx)) for claim in provider.claims]
     tasks = [asyncio.ensure_future(u) for u in units]
@@ -117,8 +120,9 @@ async def preflight(ctx: ScanContext) -> None:
 
 async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile: str | None = None,
                    on_start: Callable[[Audit], None] | None = None,
-                   on_provider: ProviderCallback | None = None) -> Audit:
-    ctx = ScanContext.create(settings)
+                   on_provider: ProviderCallback | None = None, rdap_cache: RdapCache | None = None) -> Audit:
+    """`rdap_cache`: the store, so RDAP answers are reused across runs (see auditor.net.rdap)."""
+    ctx = ScanContext.create(settings, rdap_cache=rdap_cache)
     try:
         await preflight(ctx)
         audit = Audit(audit_id=new_audit_id(), started_at=now_utc(), tool_version=__version__,

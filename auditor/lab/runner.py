@@ -24,6 +24,7 @@ from auditor.lab.dns_server import DnsServer, LabResolver
 from auditor.lab.geo import Location, write_geoip_db
 from auditor.lab.https_server import HttpServer, Request, Route
 from auditor.lab.raw_server import RawServer
+from auditor.lab.rdap import add_registry_hosts, publish_registry_data
 from auditor.lab.smtp_server import Delivered, SmtpServer
 from auditor.lab.tlsconf import server_context
 from auditor.lab.world import LAB_CATALOG, OVERLAY, World, allocate_addresses, build_world
@@ -122,7 +123,7 @@ class Lab:
         ports = ",".join(f"{k}={v}" for k, v in sorted(self.port_map.items()))
         return (
             f"--resolver {self.dns_address}:{self.dns_port} --port-map {ports} --ca-bundle {self.ca_bundle} "
-            f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db}"
+            f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db} --lab"
         )
 
     def address(self, host: str) -> str:
@@ -188,8 +189,10 @@ class Lab:
     def _build(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         world = build_world(self.catalogs, self.overlay, include_overlay_only=self._standin)
+        add_registry_hosts(world)  # RDAP servers: hosts of their own, so they need addresses and certificates
         for name, ip in allocate_addresses(world.hosts, self.net).items():
             world.hosts[name].ip = ip
+        publish_registry_data(world)  # ASN TXT records and RDAP answers, now that every address is known
         for host in world.hosts.values():
             for port in host.raw_ports:
                 if port < 1024 and port not in self.port_map:
@@ -289,6 +292,7 @@ def serve_forever(lab: Lab) -> None:
             print(f"auditor lab: {len(lab.world.providers)} providers, {hosts} hosts, "
                   f"{len(lab.zones.zones)} zones, started in {lab.startup_seconds:.1f}s", flush=True)
             print(f"scan it with: auditor scan {lab.flags()}", flush=True)
+            print(f"(add --providers {LAB_CATALOG} for the deliberately broken lab providers)", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(0.5):
                     pass

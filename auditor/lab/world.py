@@ -45,6 +45,7 @@ class HostSpec:
     modelled: bool = False
     asn: int | None = None
     org: str | None = None
+    registry_country: str | None = None  # where RDAP says the block is registered (None: where it is)
     tls: TlsSettings = field(default_factory=TlsSettings)
     smtp: bool = False
     starttls: bool = True
@@ -248,6 +249,7 @@ class _Builder:
             country=per_host.get("country", country),
             modelled=bool(per_host.get("modelled", modelled)),
             asn=per_host.get("asn", o.get("asn")), org=per_host.get("org", o.get("org")),
+            registry_country=per_host.get("registry_country", o.get("registry_country")),
             tls=TlsSettings.from_dict(tls),
             starttls=bool(per_host.get("starttls", o.get("starttls", True))),
             smtps=bool(per_host.get("smtps", False)),

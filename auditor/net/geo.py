@@ -1,13 +1,20 @@
-"""IP address → country, from a MaxMind-format database (GeoLite2, DB-IP lite, or the lab's).
+"""IP address → country: a MaxMind-format database first (GeoLite2, DB-IP lite, or the lab's), else an offline
+fallback shipped in a PyPI package.
 
-The database is read locally with `maxminddb`; no network. Without a database the country stays unknown and
-the finding says so: we never guess a location.
+Both are read locally; no network. The fallback is `iptocc` (MIT/Apache-2.0, https://github.com/roniemartinez/IPToCC):
+the country each block is *assigned to* in the five Regional Internet Registries' delegation files, embedded in
+the wheel and rebuilt nightly. That is a registration, not a measured location (RIR data agrees with MaxMind for
+about 95% of IPv4 addresses), so a finding built on it names it in `sources` and says "approximate". Without
+either, the country stays unknown and the finding says so: we never guess a location.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +22,16 @@ import maxminddb
 
 from auditor.errors import ConfigError
 
+FALLBACK_PACKAGE = "iptocc"
+
 
 @dataclass(frozen=True)
 class GeoFact:
     ip: str
     country: str | None  # ISO 3166-1 alpha-2
     registered_country: str | None
-    source: str  # which database said so
+    source: str  # which database said so (or why none could)
+    fallback: bool = False  # the country comes from the offline RIR-allocation fallback, not a GeoIP database
 
     def countries_disagree(self) -> bool:
         return bool(self.country and self.registered_country and self.country != self.registered_country)
@@ -38,10 +48,44 @@ def _iso(record: Any, key: str) -> str | None:
     return None
 
 
+@cache
+def _fallback_source() -> str | None:
+    """'iptocc 3.3.170 (RIR delegation data, built 2026-10-27)', or None when the package is not installed."""
+    try:
+        dist = metadata.distribution(FALLBACK_PACKAGE)
+        import iptocc  # noqa: F401  (a broken install must not count as available)
+    except (metadata.PackageNotFoundError, ImportError):
+        return None
+    built = "build date unknown"
+    for f in dist.files or []:
+        # The wheel's CycloneDX SBOM carries the build time, i.e. the date of the embedded RIR data.
+        if str(f).endswith(".cyclonedx.json"):
+            try:
+                stamp = json.loads(f.read_text()).get("metadata", {}).get("timestamp", "")
+            except (OSError, ValueError, AttributeError):
+                stamp = ""
+            if isinstance(stamp, str) and stamp[:10]:
+                built = f"built {stamp[:10]}"
+            break
+    return f"{FALLBACK_PACKAGE} {dist.version} (offline fallback: RIR delegation data, {built}; approximate)"
+
+
+def _fallback_country(ip: str) -> str | None:
+    import iptocc
+
+    code = iptocc.country_code(ip)
+    return code.upper() if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
+
+
 class GeoLocator:
-    def __init__(self, database: Path | None) -> None:
+    """`database`: a MaxMind-format file, consulted first. `fallback`: use iptocc when the database is absent
+    or has no record for an address."""
+
+    def __init__(self, database: Path | None, *, fallback: bool = True) -> None:
         self.database = database
         self._reader: maxminddb.Reader | None = None
+        self._fallback_wanted = fallback
+        self.fallback_source = _fallback_source() if fallback else None
         if database is not None:
             try:
                 self._reader = maxminddb.open_database(str(database))
@@ -54,13 +98,32 @@ class GeoLocator:
             self.source = "none"
 
     def lookup(self, ip: str) -> GeoFact:
-        if self._reader is None:
-            return GeoFact(ip, None, None, "no GeoIP database configured")
         try:
-            record = self._reader.get(str(ipaddress.ip_address(ip)))
-        except (ValueError, maxminddb.InvalidDatabaseError):
-            record = None
-        return GeoFact(ip, _iso(record, "country"), _iso(record, "registered_country"), self.source)
+            address = str(ipaddress.ip_address(ip))
+        except ValueError:
+            return GeoFact(ip, None, None, "not an IP address")
+        country = registered = None
+        if self._reader is not None:
+            try:
+                record = self._reader.get(address)
+            except (ValueError, maxminddb.InvalidDatabaseError):
+                record = None
+            country, registered = _iso(record, "country"), _iso(record, "registered_country")
+            if country:
+                return GeoFact(address, country, registered, self.source)
+        if self.fallback_source is not None:
+            code = _fallback_country(address)
+            if code:
+                return GeoFact(address, code, registered, self.fallback_source, fallback=True)
+        return GeoFact(address, None, registered, self._why_unknown())
+
+    def _why_unknown(self) -> str:
+        tried = [f"not in {self.source}"] if self._reader is not None else ["no GeoIP database configured"]
+        if self.fallback_source is not None:
+            tried.append(f"not in {FALLBACK_PACKAGE}")
+        elif self._reader is None and self._fallback_wanted:
+            tried.append(f"offline fallback unavailable ({FALLBACK_PACKAGE} not installed)")
+        return "; ".join(tried)
 
     def close(self) -> None:
         if self._reader is not None:

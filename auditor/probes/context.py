@@ -20,6 +20,8 @@ from auditor.net.dns import Resolver
 from auditor.net.dnssec import DnssecResult, TrustAnchors, ValidationCache, load_trust_anchors, query_via, validate
 from auditor.net.geo import GeoLocator
 from auditor.net.http import HttpFetcher
+from auditor.net.rdap import RdapCache, RdapClient
+from auditor.probes.hosting import rescope
 from auditor.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,9 +57,11 @@ class ScanContext:
     roots: list[x509.Certificate]  # the CA bundle every certificate is judged against
     anchors: TrustAnchors  # DNSSEC trust anchors
     dnssec_cache: ValidationCache = field(default_factory=ValidationCache)
+    rdap: RdapClient | None = None  # ASN/organisation look-ups; None: not looked up (hosting findings say so)
 
     @classmethod
-    def create(cls, settings: Settings) -> ScanContext:
+    def create(cls, settings: Settings, *, rdap_cache: RdapCache | None = None) -> ScanContext:
+        """`rdap_cache`: a store that keeps RDAP answers across runs (the per-run cache is always on)."""
         resolver = Resolver(settings.resolver_address(), timeout=settings.timeout)
         http = HttpFetcher(resolver, ca_bundle=settings.ca_bundle, timeout=settings.timeout,
                            port_map=settings.port_map)
@@ -67,7 +71,8 @@ class ScanContext:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{bundle}: not a readable PEM CA bundle ({exc}); fix --ca-bundle") from exc
         return cls(settings, resolver, http, GeoLocator(settings.geoip_db),
-                   Limits(settings.concurrency, settings.per_host), roots, load_trust_anchors(settings.trust_anchor))
+                   Limits(settings.concurrency, settings.per_host), roots, load_trust_anchors(settings.trust_anchor),
+                   rdap=RdapClient(resolver, http, cache=rdap_cache))
 
     async def validate(self, name: str, rdtype: str) -> DnssecResult:
         """DNSSEC validation of one question, from our anchors, through our resolver, with the run's cache."""
@@ -88,8 +93,9 @@ class ScanContext:
         if first:
             return findings
         owner = findings[0].subject if findings else ep.subject
+        # A shared host's location is judged again with this provider's DPF status.
         return [f.model_copy(update={"subject": ep.subject}) if f.subject == owner and f.id != "hosting.location"
-                else f for f in findings]
+                else rescope(f, ep.dpf_certified) for f in findings]
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -15,7 +15,7 @@ from auditor.net.tls import TlsScan, scan_tls, tls_hello
 from auditor.probes.context import ScanContext
 from auditor.probes.dane import SMTP_TLSA_PORT, dane_finding
 from auditor.probes.dnssec import dnssec_finding
-from auditor.probes.hosting import location_finding
+from auditor.probes.hosting import locate
 from auditor.probes.tls_checks import certificate_finding, ciphers_finding, grade_evidence, protocols_finding
 
 
@@ -103,11 +103,13 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
     if not addresses:
         return [error(c, ep.subject, f"{ep.host} has no IPv4 or IPv6 address", target=target_of[c])
                 for c in checks], []
-    results = await asyncio.gather(*(_scan_address(ep, ip, ctx) for ip in addresses))
+    # The registry look-ups (RDAP) run while the TLS scans do.
+    results, locations = await asyncio.gather(
+        asyncio.gather(*(_scan_address(ep, ip, ctx) for ip in addresses)),
+        asyncio.gather(*(locate(ep.host, ip, ctx, dpf_certified=ep.dpf_certified) for ip in addresses)))
     findings: list[Finding] = []
     smtp_probes = [r[0] for r in results if r[0] is not None]
     scans = [r[1] for r in results]
-    locations = [_location(ep, ip, ctx) for ip in addresses]
     if ep.starttls:
         findings.append(_starttls_finding(ep, smtp_probes))
         if not any(p.tls_established for p in smtp_probes):
@@ -115,7 +117,7 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
             status = Status.SKIP if reason.startswith("no STARTTLS") else Status.ERROR
             findings += [Finding(id=c, subject=ep.subject, target=ep.target, status=status, summary=reason)
                          for c in ("tls.protocols", "tls.ciphers", "tls.certificate")]
-            return findings + locations, scans
+            return [*findings, *locations], scans
     cert = certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots, opportunistic=ep.starttls)
     graded = grade_evidence(scans, cert, ep.starttls)
     protocols = protocols_finding(ep.subject, ep.target, scans)
@@ -123,8 +125,3 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
         protocols = protocols.model_copy(update={"evidence": {**protocols.evidence, "grade": graded}})
     findings += [protocols, ciphers_finding(ep.subject, ep.target, scans), cert]
     return [*findings, *locations], scans
-
-
-def _location(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> Finding:
-    return location_finding(ep.host, ctx.geo.lookup(ip), dpf_certified=ep.dpf_certified)
-

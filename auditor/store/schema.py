@@ -88,8 +88,21 @@ def _v2_lab_flag_and_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX scores_by_provider ON scores(provider_id)")
 
 
+def _v3_rdap_cache(db: sqlite3.Connection) -> None:
+    """RDAP/ASN answers per IP address, reused across runs until they are older than the caller's TTL.
+
+    A cache, not history: rows are replaced, and losing the table loses nothing but look-up time.
+    """
+    db.execute("""
+        CREATE TABLE rdap_cache (
+            ip            TEXT PRIMARY KEY,
+            fetched_epoch REAL NOT NULL,
+            body          TEXT NOT NULL  -- JSON of auditor.net.rdap.NetworkOwner.to_cache()
+        )""")
+
+
 # MIGRATIONS[i] takes a database from user_version i to i + 1.
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_lab_flag_and_indexes]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_lab_flag_and_indexes, _v3_rdap_cache]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -537,3 +537,24 @@ class Store:
         """The stored evidence with this SHA-256, or None (lets a report cite and re-check evidence)."""
         row = self._db.execute("SELECT body FROM evidence WHERE hash = ?", (digest,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    # --- the RDAP cache (auditor.net.rdap.RdapCache) ---------------------------------------------------------
+    @_reported
+    def rdap_get(self, ip: str, max_age: float) -> dict[str, Any] | None:
+        """The stored answer for `ip` if it is younger than `max_age` seconds, else None."""
+        cutoff = datetime.now(UTC).timestamp() - max_age
+        row = self._db.execute("SELECT body FROM rdap_cache WHERE ip = ? AND fetched_epoch >= ?",
+                               (ip, cutoff)).fetchone()
+        if row is None:
+            return None
+        try:
+            body = json.loads(row[0])
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    @_reported
+    def rdap_put(self, ip: str, body: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO rdap_cache (ip, fetched_epoch, body) VALUES (?, ?, ?)",
+                       (ip, datetime.now(UTC).timestamp(), canonical_json(body)))
