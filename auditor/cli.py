@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from auditor import __version__
+from auditor import __version__, cli_history, cli_report
 from auditor.errors import EXIT_USAGE, AuditorError
 
 app = typer.Typer(help="Audit messaging providers (mail, chat, MSSanté) for GDPR compliance, from the outside.",
@@ -126,8 +126,10 @@ def catalog_check(
     typer.echo(f"{providers}: {len(catalog.providers)} providers, valid")
 
 
-from auditor.cli_history import register as _register_history; _register_history(app)  # noqa: E402, E702, I001
-from auditor.cli_report import register as _register_report; _register_report(app)  # noqa: E402, E702, I001
+
+
+cli_report.register(app)  # report
+cli_history.register(app)  # history, diff, prune
 
 
 def version_callback(value: bool) -> None:

@@ -205,6 +205,7 @@ def run_cron(request: ScanRequest) -> int:
 def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> None:
     """The built-in lab, the whole catalog, reports/demo-<date>.{json,html}."""
     from auditor.lab import Lab
+    from auditor.report.export import print_demo_reports
 
     catalog_path = Path("providers.yaml")
     if not catalog_path.exists():
@@ -218,6 +219,7 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
         audit = execute(settings, providers, quiet=False)
     stem = settings.reports_dir / f"demo-{dt.date.today().isoformat()}"
     written = write_outputs(audit, stem.with_suffix(".json"), stem.with_suffix(".html"), settings.lang)
+    written += print_demo_reports(audit, stem, lang=settings.lang, db=settings.db)
     elapsed = (dt.datetime.now() - started).total_seconds()
     print(f"demo audit {audit.audit_id} of {len(providers)} providers against the lab in {elapsed:.1f}s "
           f"(a simulation: vantage.lab = true); stored in {settings.db}")

@@ -38,6 +38,7 @@ class LeafSpec:
     not_before: dt.datetime = field(default_factory=lambda: _now() - 30 * DAY)
     not_after: dt.datetime = field(default_factory=lambda: _now() + 90 * DAY)
     issuer: str = "intermediate"  # intermediate | rogue | self | private:<name>
+    organization: str = "Auditor Lab"  # the subject's O=, a free UTF8String any CA customer can influence
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ def _untrusted(spec: LeafSpec) -> None:
     spec.issuer = "rogue"
 
 
+# Markup in certificate names: reports must show it as text (see the `hostile` lab provider).
+HOSTILE_PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
+
+
+def _hostile_names(spec: LeafSpec) -> None:
+    # The real host name stays first (CN and the first SAN), so the certificate still matches and chains;
+    # the payloads ride along in O= and as extra SAN entries, where scanners copy them into evidence.
+    spec.organization = " ".join(HOSTILE_PAYLOADS)
+    spec.names = [spec.names[0], *HOSTILE_PAYLOADS]
+
+
 # Certificate faults by name. To add one, write a function that edits the LeafSpec and register it here.
 CERT_FAULTS: dict[str, Callable[[LeafSpec], None]] = {
     "expired": _expired,
@@ -92,12 +104,13 @@ CERT_FAULTS: dict[str, Callable[[LeafSpec], None]] = {
     "wrong_name": _wrong_name,
     "self_signed": _self_signed,
     "untrusted": _untrusted,
+    "hostile_names": _hostile_names,
 }
 
 
-def _name(common_name: str) -> x509.Name:
+def _name(common_name: str, organization: str = "Auditor Lab") -> x509.Name:
     return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Auditor Lab"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
         x509.NameAttribute(NameOID.COMMON_NAME, common_name),
     ])
 
@@ -212,7 +225,7 @@ class LabCA:
                 sans.append(x509.DNSName(n))
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(spec.names[0]))
+            .subject_name(_name(spec.names[0], spec.organization))
             .issuer_name(issuer_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

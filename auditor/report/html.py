@@ -75,7 +75,14 @@ def css_string(text: str) -> str:
     """A CSS string literal from any text: everything but plain ASCII letters, digits and a few marks is
     written as a 6-digit hex escape, so the value can end neither the string, nor the rule, nor <style>."""
     safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:-_")
-    return '"' + "".join(ch if ch in safe else f"\\{ord(ch):06x}" for ch in text) + '"'
+    out: list[str] = []
+    escaped = False
+    for ch in text:
+        # CSS swallows one whitespace after a hex escape (its terminator): a space right after one is
+        # escaped too, or "Audit x · client" would print as "Audit x ·client".
+        escaped = ch not in safe or (ch == " " and escaped)
+        out.append(f"\\{ord(ch):06x}" if escaped else ch)
+    return '"' + "".join(out) + '"'
 
 
 def page_css(running: str, simulation: str | None) -> Markup:
@@ -85,6 +92,12 @@ def page_css(running: str, simulation: str | None) -> Markup:
         rules += (f" @top-right {{ content: {css_string(simulation)}; font-size: 8pt; font-weight: 700;"
                   " color: #b71c1c; }")
     return Markup(f"@page {{ {rules} }}")  # built only from css_string() output
+
+
+def running_header(audit_id: str, client: str | None, tr: Translator) -> str:
+    """The top-left line of every printed page: the audit id, and the client when the report names one."""
+    text = tr.t("running.audit", audit_id=clean(audit_id, NAME_LIMIT))
+    return f"{text} · {clean(client, NAME_LIMIT)}" if client else text
 
 
 def _clean_change(c: ChangeInfo, names: dict[str, str]) -> ChangeInfo:
@@ -117,7 +130,7 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> di
         "lang": lang, "ctx": ctx, "audit": audit, "view": view, "branding": ctx.branding,
         "lab": audit.vantage.lab, "csp": Markup(CSP), "css": _stylesheet(),  # both ours, not data
         "logo_uri": ctx.branding.logo_uri(),
-        "page_css": page_css(tr.t("running.audit", audit_id=clean(audit.audit_id, NAME_LIMIT)),
+        "page_css": page_css(running_header(audit.audit_id, ctx.branding.client, tr),
                              tr.t("lab.banner_title") if audit.vantage.lab else None),
         "generated": tr.datetime(ctx.generated_at),
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,

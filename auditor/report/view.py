@@ -90,6 +90,20 @@ def excerpt(value: Any, limit: int = EXCERPT_LIMIT) -> str:
     return clean(text, limit)
 
 
+# Evidence kept for machines (PEM chains, raw DNS wire data): in a 240-character excerpt it would crowd out
+# what a reader can check (certificate subject and names, records). The JSON document keeps all of it.
+MACHINE_EVIDENCE_KEYS = frozenset({"chain_pem", "wire_b64"})
+
+
+def for_people(value: Any) -> Any:
+    """`value` without the MACHINE_EVIDENCE_KEYS entries, at any depth."""
+    if isinstance(value, dict):
+        return {k: for_people(v) for k, v in value.items() if k not in MACHINE_EVIDENCE_KEYS}
+    if isinstance(value, list):
+        return [for_people(v) for v in value]
+    return value
+
+
 def safe_url(url: Any) -> str | None:
     """The URL when it is a plain http(s) link fit for an href, else None (then shown as text only)."""
     if not isinstance(url, str) or len(url) > 2048:
@@ -220,7 +234,7 @@ def _finding_view(f: Finding) -> FindingView:
         check=f.id, subject=clean(f.subject, NAME_LIMIT),
         target=clean(f.target, NAME_LIMIT) if f.target else None,
         status=str(f.status), symbol=FINDING_SYMBOLS.get(f.status, "?"), summary=clean(f.summary),
-        value=excerpt(f.value), evidence=excerpt(f.evidence),
+        value=excerpt(f.value), evidence=excerpt(for_people(f.evidence)),
     )
 
 

@@ -1,0 +1,130 @@
+"""`auditor report`: a stored audit rendered for a client, re-scored under any profile without scanning.
+
+Registered on the main app by `register(app)` (one line in cli.py). The database, reports directory and
+language come from `load_settings` (flags, AUDITOR_* variables, config file); the profile defaults to the
+audit's own, so a report of an old audit says what that audit said unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from auditor.errors import AuditorError, ConfigError
+from auditor.findings import Audit
+from auditor.report.context import MAX_LOGO_BYTES, Branding, logo_data_uri
+from auditor.report.export import FORMATS, check_format, check_lang, default_path, write_report
+from auditor.settings import load_settings
+from auditor.store import Store
+
+if TYPE_CHECKING:
+    from auditor.scoring.models import Profile
+
+# Plain strings, checked by hand: typer's own choice errors print a multi-line box, the CLI promises one line.
+FormatOpt = Annotated[str, typer.Option("--format", envvar="AUDITOR_FORMAT",
+                                        help=f"Output format: {', '.join(FORMATS)}.")]
+TEXT_LIMIT = 200  # a firm or client name; longer is a mistake (and would overflow the cover)
+
+
+def _fail(exc: AuditorError) -> NoReturn:
+    typer.echo(f"auditor: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _open_existing(path: Path) -> Store:
+    """A database that must exist: Store.open would quietly create an empty one at a mistyped path."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{path}: no audit database here; run `auditor scan` first or pass --db FILE")
+    return Store.open(path)
+
+
+def _branding(firm: str | None, client: str | None, logo: Path | None) -> Branding:
+    for flag, text in (("--firm", firm), ("--client", client)):
+        if text is not None and len(text) > TEXT_LIMIT:
+            raise ConfigError(f"{flag} is {len(text)} characters long; the limit is {TEXT_LIMIT}")
+    data: bytes | None = None
+    if logo is not None:
+        try:
+            size = logo.stat().st_size
+            if size > MAX_LOGO_BYTES:  # before reading: a mistaken path to a video should not fill memory
+                raise ConfigError(f"{logo}: logo is {size} bytes; the limit is {MAX_LOGO_BYTES}")
+            data = logo.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{logo}: cannot read the logo ({exc.strerror})") from exc
+        try:
+            logo_data_uri(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{logo}: {exc}") from exc
+    return Branding(firm=firm or None, client=client or None, logo=data)
+
+
+def _scored(store: Store, audit_id: str, name: str, from_file: Profile | None) -> Audit:
+    """The audit with scores under profile `name`: the stored ones when the store has them for every
+    provider, else computed now from the stored findings (no scan). A profile read from a file is always
+    applied: its id may shadow a built-in profile's stored scores."""
+    from auditor.scoring import load_profile, score_audit
+
+    audit = store.load_audit(audit_id, profile=name)
+    if from_file is None and all(p.score for p in audit.providers):
+        return audit
+    return score_audit(audit, from_file or load_profile(name))
+
+
+def load_for_report(db: Path, audit_id: str | None, profile: str | None) -> tuple[Audit, Audit | None]:
+    """(the audit, the previous complete one or None), both scored under the same profile (`profile`, else
+    the audit's own), so that score changes in the report are the providers' doing, not the scoring's."""
+    from auditor.scoring import load_profile
+
+    from_file: Profile | None = None
+    if profile is not None:
+        loaded = load_profile(profile)  # an unknown name or a bad file: ConfigError, exit 2
+        from_file = loaded if loaded.id != profile else None
+    with _open_existing(db) as store:
+        full_id = store.resolve_id(audit_id)
+        name = from_file.id if from_file else profile or store.load_audit(full_id).profile
+        audit = _scored(store, full_id, name, from_file)
+        previous_id = store.previous_complete(full_id)
+        previous = _scored(store, previous_id, name, from_file) if previous_id else None
+    return audit, previous
+
+
+def report(
+    db: Annotated[Path | None, typer.Option(help="SQLite database of audits (default: AUDITOR_DB, the config "
+                                                 "file, else ~/.local/share/auditor/audits.sqlite).")] = None,
+    audit: Annotated[str | None, typer.Option(help="Audit id or unique prefix (default: the latest complete).")]
+    = None,
+    profile: Annotated[str | None, typer.Option(envvar="AUDITOR_PROFILE",
+                                                help="Re-score under this profile (rgpd, sante, or a YAML "
+                                                     "file); default: the audit's own.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Report language: fr or en.")] = None,
+    fmt: FormatOpt = "html",
+    output: Annotated[Path | None, typer.Option(help="Write here (default: reports/<audit-id>-<profile>-"
+                                                     "<lang>.<ext>).")] = None,
+    firm: Annotated[str | None, typer.Option(help="Who the report is from (the DPO's firm), on the cover.")]
+    = None,
+    client: Annotated[str | None, typer.Option(help="Who the report is for, on the cover.")] = None,
+    logo: Annotated[Path | None, typer.Option(help="PNG or JPEG logo for the cover (at most 512 KiB).")] = None,
+    reports_dir: Annotated[Path | None, typer.Option(help="Where reports go by default (reports/).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file (default: ~/.config/auditor/config.toml).")]
+    = None,
+) -> None:
+    """Render a stored audit (HTML, PDF, Markdown, CSV or JSON) with the changes since the previous audit."""
+    try:
+        chosen = check_format(fmt)
+        settings = load_settings({k: v for k, v in {"db": db, "lang": lang, "reports_dir": reports_dir}.items()
+                                  if v is not None}, config=config)
+        language = check_lang(settings.lang)
+        branding = _branding(firm, client, logo)
+        loaded, previous = load_for_report(settings.db, audit, profile)
+        out = output or default_path(settings.reports_dir, loaded, language, chosen)
+        write_report(loaded, chosen, out, language, branding=branding, previous=previous)
+    except AuditorError as exc:
+        _fail(exc)
+    typer.echo(str(out))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
