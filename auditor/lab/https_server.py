@@ -9,12 +9,13 @@ headers, body), which is how webhook notifications are observed in tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from auditor.lab.listener import TcpListener
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Request:
     received_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
 
-class HttpServer:
+class HttpServer(TcpListener):
     """`contexts` maps host name -> SSLContext (TLS) or is empty (plain HTTP)."""
 
     def __init__(
@@ -58,15 +59,13 @@ class HttpServer:
         contexts: Mapping[str, ssl.SSLContext] | None = None,
         default: Route | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.routes = routes
         self.requests = requests
         self.contexts = dict(contexts or {})
         self.default = default
-        self._server: asyncio.Server | None = None
-        self._conns: set[asyncio.StreamWriter] = set()
 
-    def _ssl(self) -> ssl.SSLContext | None:
+    def listen_tls(self) -> ssl.SSLContext | None:
         if not self.contexts:
             return None
         first = next(iter(self.contexts.values()))
@@ -79,33 +78,9 @@ class HttpServer:
         first.sni_callback = pick
         return first
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, ssl=self._ssl(), reuse_address=True
-        )
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for w in list(self._conns):
-            w.close()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._conns.add(writer)
-        try:
-            while await self._one(reader, writer):
-                pass
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError,
-                ssl.SSLError, asyncio.CancelledError):
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await self._one(reader, writer):
             pass
-        except Exception:
-            log.exception("lab HTTP %s:%s: request failed", self.host, self.port)
-        finally:
-            self._conns.discard(writer)
-            writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; True to keep the connection for another."""

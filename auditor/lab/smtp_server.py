@@ -7,11 +7,12 @@ Enough of RFC 5321 + RFC 3207 for a scanner to test STARTTLS and TLS quality, an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import ssl
 from dataclasses import dataclass, field
+
+from auditor.lab.listener import TcpListener
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Delivered:
     received_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
 
-class SmtpServer:
+class SmtpServer(TcpListener):
     def __init__(
         self,
         hostname: str,
@@ -44,42 +45,17 @@ class SmtpServer:
         implicit_tls: bool = False,
     ) -> None:
         """`tls_context` None: no STARTTLS offered. `implicit_tls`: TLS from the first byte (port 465)."""
-        self.hostname, self.host, self.port = hostname, host, port
+        super().__init__(host, port)
+        self.hostname = hostname
         self.tls_context = tls_context
         self.implicit_tls = implicit_tls
         self.mailbox = mailbox
-        self._server: asyncio.Server | None = None
-        self._conns: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> None:
-        ssl_ctx = self.tls_context if self.implicit_tls else None
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, ssl=ssl_ctx, reuse_address=True
-        )
+    def listen_tls(self) -> ssl.SSLContext | None:
+        return self.tls_context if self.implicit_tls else None
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for w in list(self._conns):
-            w.close()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._conns.add(writer)
-        try:
-            await _Session(self, reader, writer).run()
-        except (
-            asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ssl.SSLError,
-            asyncio.CancelledError,
-        ):
-            pass
-        except Exception:
-            log.exception("lab SMTP %s: session failed", self.hostname)
-        finally:
-            self._conns.discard(writer)
-            writer.close()
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _Session(self, reader, writer).run()
 
 
 class _Session:
