@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from auditor.lab.listener import TcpListener
 
-log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import ssl
 from dataclasses import dataclass, field
 
 from auditor.lab.listener import TcpListener
 
-log = logging.getLogger(__name__)
 
 MAX_LINE = 4096  # RFC 5321 allows 1000 octets; be lenient, but bounded
 MAX_MESSAGE = 10 * 1024 * 1024
