@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from auditor.lab.listener import TcpListener
 
-
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
 IDLE_TIMEOUT = 15.0

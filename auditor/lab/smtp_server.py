@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from auditor.lab.listener import TcpListener
 
-
 MAX_LINE = 4096  # RFC 5321 allows 1000 octets; be lenient, but bounded
 MAX_MESSAGE = 10 * 1024 * 1024
 MAX_RECIPIENTS = 100
