@@ -32,5 +32,18 @@ lint: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python -m auditor.schema
 
+# Speed at scale and against peer tools (bench/run.py; results in reports/bench-<date>.md). The peers are
+# installed here when missing: testssl.sh from Debian, checkdmarc in its own venv (it would upgrade
+# `cryptography` under sslyze in .venv). BENCH_ARGS e.g. "--sizes 100 --rtts 0,50 --no-peers".
+PEER_VENV := .venv-bench
+bench: $(STAMP)
+	@command -v testssl >/dev/null 2>&1 || command -v testssl.sh >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh) || \
+	  echo "make: testssl.sh could not be installed; the benchmark will say so"
+	@test -x $(PEER_VENV)/bin/checkdmarc || ($(PYTHON) -m venv $(PEER_VENV) && \
+	  $(PEER_VENV)/bin/python -m pip install --quiet checkdmarc) || \
+	  echo "make: checkdmarc could not be installed; the benchmark will say so"
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEER_VENV) .pytest_cache .mypy_cache .ruff_cache

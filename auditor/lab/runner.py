@@ -64,6 +64,7 @@ class Lab:
         dns_port: int = 5353,
         port_map: dict[int, int] | None = None,
         overlay: Path = OVERLAY,
+        rtt_ms: float = 0.0,
     ) -> None:
         if not 1 <= net <= 254:
             raise ValueError(f"net must be 1..254 (addresses 127.<net>.x.y), got {net}")
@@ -75,6 +76,7 @@ class Lab:
         self.dns_port = dns_port
         self.port_map = _unprivileged(port_map)
         self.overlay = overlay
+        self.rtt_ms = rtt_ms  # > 0: every server behind a latency relay (auditor/lab/relay.py)
         self._own_workdir = workdir is None
         self._workdir = workdir  # a temporary directory is made on first use when None
         self.mailbox: list[Delivered] = []
@@ -266,6 +268,10 @@ class Lab:
 
     async def _start_servers(self) -> None:
         self._servers = self._make_servers()
+        if self.rtt_ms > 0:
+            from auditor.lab.relay import interpose  # only labs with latency need it
+
+            self._servers = interpose(self._servers, self.rtt_ms / 1000)
         for server in self._servers:
             await server.start()
 

@@ -1,0 +1,133 @@
+"""The scanner side of a benchmark, one measurement per process (so peak RSS is this measurement's alone).
+
+    python bench/scanproc.py scan --settings S.json --catalog A.yaml [--catalog B.yaml]
+    python bench/scanproc.py endpoint --settings S.json --host mx1.x.example --port 25 --starttls
+    python bench/scanproc.py policy --settings S.json --domain a.example [--domain b.example …]
+
+Prints one JSON line: wall seconds, per-provider completion times (scan), peak RSS, CPU seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from auditor.catalog import Provider, load_catalog
+from auditor.findings import Finding, ProviderResult
+from auditor.net import tls
+from auditor.net.dns import Resolver
+from auditor.probes.context import ScanContext
+from auditor.probes.email_auth import dmarc_finding, spf_finding
+from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
+from auditor.probes.mta_sts import mta_sts_finding, tlsrpt_finding
+from auditor.probes.mx import plan_mx
+from auditor.scan import run_scan
+from auditor.settings import Settings, load_settings
+
+
+def _usage() -> dict[str, float]:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mb": me.ru_maxrss / 1024, "cpu_s": me.ru_utime + me.ru_stime}
+
+
+async def _scan(providers: list[Provider], settings: Settings) -> dict[str, Any]:
+    done: list[float] = []
+    t0 = time.monotonic()
+
+    def finished(_: ProviderResult) -> None:
+        done.append(time.monotonic() - t0)
+
+    audit = await run_scan(providers, settings, on_provider=finished)
+    wall = time.monotonic() - t0
+    checks = [c for p in audit.providers for c in p.checks]
+    return {"wall": wall, "done": sorted(done), "providers": len(providers),
+            "domains": sum(len(p.mail_domains) for p in providers), "findings": len(checks),
+            "errors": sum(c.status.value == "error" for c in checks),
+            "crashes": sum(c.id in ("scan.probe", "scan.deadline") for c in checks),
+            "top_errors": Counter(f"{c.id}: {c.summary[:90]}" for c in checks
+                                  if c.status.value == "error").most_common(8)}
+
+
+async def _endpoint(settings: Settings, host: str, port: int, starttls: bool) -> dict[str, Any]:
+    ctx = ScanContext.create(settings)
+    try:
+        t0 = time.monotonic()
+        findings = await audit_endpoint(TlsEndpoint(host, host, port, starttls=starttls), ctx)
+        return {"wall": time.monotonic() - t0, "statuses": {f.id: f.status.value for f in findings}}
+    finally:
+        await ctx.aclose()
+
+
+async def _policy(settings: Settings, domains: list[str]) -> dict[str, Any]:
+    """What checkdmarc does without --check-mx-tls: MX, SPF tree, DMARC, MTA-STS (TXT + policy), TLS-RPT."""
+    ctx = ScanContext.create(settings)
+
+    async def one(d: str) -> list[Finding]:
+        plan = await plan_mx(d, ctx.resolver)
+        mx = plan.finding.value if isinstance(plan.finding.value, list) else None
+        return [plan.finding, *await asyncio.gather(mta_sts_finding(d, mx, ctx), tlsrpt_finding(d, ctx),
+                                                    spf_finding(d, ctx), dmarc_finding(d, ctx))]
+
+    try:
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(one(d) for d in domains))
+        return {"wall": time.monotonic() - t0, "findings": sum(len(r) for r in results)}
+    finally:
+        await ctx.aclose()
+
+
+def _limit_dns(limit: int) -> None:
+    """Experiment: at most `limit` DNS queries in flight (the resolver has no such cap today)."""
+    gate = asyncio.Semaphore(limit)
+    original = Resolver._query
+
+    async def limited(self: Resolver, *args: Any) -> Any:
+        async with gate:
+            return await original(self, *args)
+
+    Resolver._query = limited  # type: ignore[method-assign,assignment]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["scan", "endpoint", "policy"])
+    ap.add_argument("--settings", type=Path, required=True)
+    ap.add_argument("--catalog", action="append", type=Path, default=[])
+    ap.add_argument("--host")
+    ap.add_argument("--port", type=int, default=25)
+    ap.add_argument("--starttls", action="store_true")
+    ap.add_argument("--domain", action="append", default=[])
+    ap.add_argument("--sslyze-slots", type=int, help="experiment: concurrent sslyze scans (default: cores + 4)")
+    ap.add_argument("--dns-concurrency", type=int, help="experiment: DNS queries in flight at once")
+    ap.add_argument("--versions", help="experiment: enumerate only these versions, e.g. TLSv1.2,TLSv1.3")
+    args = ap.parse_args()
+    if args.versions:  # what a version-first scan would enumerate once the accepted versions are known
+        keep = set(args.versions.split(","))
+        tls.VERSION_COMMANDS = {v: c for v, c in tls.VERSION_COMMANDS.items() if v in keep}
+    if args.sslyze_slots:
+        tls._SCANS = threading.BoundedSemaphore(args.sslyze_slots)
+    if args.dns_concurrency:
+        _limit_dns(args.dns_concurrency)
+    settings = load_settings(json.loads(args.settings.read_text()), environ={})
+    if args.mode == "scan":
+        providers = [p for c in args.catalog for p in load_catalog(c).providers]
+        result = asyncio.run(_scan(providers, settings))
+    elif args.mode == "endpoint":
+        result = asyncio.run(_endpoint(settings, args.host, args.port, args.starttls))
+    else:
+        result = asyncio.run(_policy(settings, args.domain))
+    print(json.dumps({**result, **_usage()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
