@@ -175,7 +175,7 @@ class Resolver:
         return v4, v6
 
 
-def txt_strings(answer: Answer, max_records: int = 50) -> list[bytes]:
+def txt_strings(answer: Answer, max_records: int = 1024) -> list[bytes]:
     """Each TXT record of an answer with its character-strings joined without spaces (RFC 7208 §3.3,
     RFC 8461 §3.1), as raw bytes: the parsers decide what is valid text."""
     records = []

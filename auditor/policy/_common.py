@@ -11,7 +11,7 @@ import re
 # or broken, and parsing it further would only burn CPU.
 MAX_TXT_RECORD = 8192
 # A resolver answer with more TXT records than this is not a mail-policy answer.
-MAX_TXT_RECORDS = 64
+MAX_TXT_RECORDS = 1024  # a 64 KiB answer holds a few thousand tiny records: the one that matters must not be cut
 
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

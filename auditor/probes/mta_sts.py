@@ -15,6 +15,13 @@ def policy_url(domain: str) -> str:
     return f"https://mta-sts.{domain}/.well-known/mta-sts.txt"
 
 
+def _provider_fault(reason: str) -> bool:
+    """A fetch failure the domain's own data explains (the policy host does not exist, has no address, or
+    shows a bad certificate): every sender sees it, so the policy is unusable. Anything else (timeout,
+    refused connection) may be our vantage point: `error`, not `fail`."""
+    return any(word in reason for word in ("certificate", "no such name", "has no address"))
+
+
 def _sts_status(value: dict[str, object]) -> tuple[Status, str]:
     if not value["published"]:
         return Status.FAIL, "no MTA-STS policy published"
@@ -44,7 +51,7 @@ async def mta_sts_finding(domain: str, mx_hosts: list[str] | None, ctx: ScanCont
         fetched = await ctx.http.get(url, max_bytes=MAX_POLICY_BYTES)
         evidence["fetch"] = fetched.evidence()
         if fetched.error is not None:
-            if fetched.status is None and "certificate" not in fetched.error and "no such name" not in fetched.error:
+            if fetched.status is None and not _provider_fault(fetched.error):
                 return error("mta_sts", domain, f"MTA-STS policy could not be fetched: {fetched.error}",
                              evidence=evidence)
             fetch_errors.append(f"policy fetch failed: {fetched.error}")
