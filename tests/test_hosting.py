@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from labscan import checks, scan_lab
 
 from auditor.catalog import load_catalog
-from auditor.findings import Audit, Finding, ProviderResult, Status
+from auditor.findings import Audit, Finding, Status
 from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
 from auditor.net.dns import Resolver
@@ -47,19 +48,8 @@ def settings(lab: Lab) -> Settings:
 
 @pytest.fixture(scope="module")
 def audit(settings: Settings) -> Audit:
-    real = load_catalog(ROOT / "providers.yaml").select(REAL)
-    lab_only = load_catalog(LAB_CATALOG).select(LAB_ONLY)
-    return asyncio.run(run_scan([*real, *lab_only], settings))
+    return scan_lab(settings, REAL, LAB_ONLY)
 
-
-def provider(audit: Audit, pid: str) -> ProviderResult:
-    return next(p for p in audit.providers if p.id == pid)
-
-
-def checks(audit: Audit, pid: str, check: str) -> list[Finding]:
-    found = [c for c in provider(audit, pid).checks if c.id == check]
-    assert found, f"{pid} has no {check} finding"
-    return found
 
 
 def locations_of(audit: Audit, pid: str, host: str) -> list[Finding]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from labscan import checks, provider, scan_lab
 
 from auditor.catalog import Catalog, load_catalog
 from auditor.findings import Audit, Finding, ProviderResult, Status
 from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
-from auditor.scan import run_scan
 from auditor.schema import SCHEMA_FILE, audit_document, generate_schema
 from auditor.settings import load_settings
 
@@ -26,19 +25,8 @@ LAB_ONLY = ["nostarttls", "expiredcert", "offshore", "wrongname", "legacytls", "
 @pytest.fixture(scope="module")
 def audit(lab: Lab) -> Audit:
     settings = load_settings(lab.overrides(), environ={})
-    real = load_catalog(ROOT / "providers.yaml").select(SCANNED)
-    broken = load_catalog(LAB_CATALOG).select(LAB_ONLY)
-    return asyncio.run(run_scan([*real, *broken], settings))
+    return scan_lab(settings, SCANNED, LAB_ONLY)
 
-
-def provider(audit: Audit, pid: str) -> ProviderResult:
-    return next(p for p in audit.providers if p.id == pid)
-
-
-def checks(audit: Audit, pid: str, check: str) -> list[Finding]:
-    found = [c for c in provider(audit, pid).checks if c.id == check]
-    assert found, f"{pid} has no {check} finding"
-    return found
 
 
 def test_document_validates_and_is_marked_lab(audit: Audit) -> None:

@@ -1,0 +1,31 @@
+"""Shared by the tests that scan the lab: one scan of chosen providers, and finding look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from auditor.catalog import load_catalog
+from auditor.findings import Audit, Finding, ProviderResult
+from auditor.lab.world import LAB_CATALOG
+from auditor.scan import run_scan
+from auditor.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scan_lab(settings: Settings, real: Sequence[str], lab_only: Sequence[str]) -> Audit:
+    """Providers from providers.yaml and from the lab's own catalog, scanned together."""
+    providers = [*load_catalog(ROOT / "providers.yaml").select(real), *load_catalog(LAB_CATALOG).select(lab_only)]
+    return asyncio.run(run_scan(providers, settings))
+
+
+def provider(audit: Audit, pid: str) -> ProviderResult:
+    return next(p for p in audit.providers if p.id == pid)
+
+
+def checks(audit: Audit, pid: str, check: str) -> list[Finding]:
+    found = [c for c in provider(audit, pid).checks if c.id == check]
+    assert found, f"{pid} has no {check} finding"
+    return found
