@@ -342,28 +342,22 @@ def _mta_sts_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgm
     return out
 
 
-def _dane_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
-    b, a = before.value, after.value
-    if b == a:
-        return []
-    kind: Kind = "neutral"
-    if b == "valid" or a == "mismatch":
-        kind = "regression"
-    elif a == "valid":
-        kind = "improvement"
-    return [_say(kind, "dane", before=_none_word(b), after=_none_word(a))]
+def _state_rule(best: str, worst: str, message: str) -> Rule:
+    """For checks whose value is a state: leaving `best` or reaching `worst` is a regression, reaching
+    `best` an improvement, any other move neutral."""
 
+    def rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
+        b, a = before.value, after.value
+        if b == a:
+            return []
+        kind: Kind = "neutral"
+        if b == best or a == worst:
+            kind = "regression"
+        elif a == best:
+            kind = "improvement"
+        return [_say(kind, message, before=_none_word(b), after=_none_word(a))]
 
-def _dnssec_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
-    b, a = before.value, after.value
-    if b == a:
-        return []
-    kind: Kind = "neutral"
-    if b == "secure" or a == "bogus":
-        kind = "regression"
-    elif a == "secure":
-        kind = "improvement"
-    return [_say(kind, "dnssec", before=_none_word(b), after=_none_word(a))]
+    return rule
 
 
 def _starttls_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
@@ -400,8 +394,8 @@ _RULES: dict[str, Rule] = {
     "hosting.summary": _hosting_rule,
     "tls.protocols": _tls_rule,
     "mta_sts": _mta_sts_rule,
-    "dane": _dane_rule,
-    "dns.dnssec": _dnssec_rule,
+    "dane": _state_rule("valid", "mismatch", "dane"),
+    "dns.dnssec": _state_rule("secure", "bogus", "dnssec"),
     "smtp.starttls": _starttls_rule,
     "dmarc": _dmarc_rule,
 }

@@ -35,7 +35,7 @@ from auditor.settings import load_settings
 from auditor.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import start_lab
+from labscan import start_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDITOR = ROOT / ".venv" / "bin" / "auditor"

@@ -19,6 +19,7 @@ import dns.flags
 import dns.message
 import dns.query
 import pytest
+from labscan import start_lab
 
 from auditor.catalog import load_catalog
 from auditor.findings import Audit, Finding, Status
@@ -42,15 +43,10 @@ class Run:
 
 
 def _start() -> HostileLab:
-    last: OSError | None = None
-    for net in random.sample(range(100, 250), 8):  # other labs may share this machine
-        lab = HostileLab(net=net)
-        try:
-            lab.start()
-            return lab
-        except OSError as exc:
-            last = exc
-    raise RuntimeError(f"no free lab network on loopback: {last}")
+    # Never net 77: the session's ordinary lab lives there.
+    lab = start_lab(HostileLab, nets=random.sample(range(100, 250), 8))
+    assert isinstance(lab, HostileLab)
+    return lab
 
 
 @pytest.fixture(scope="module")
