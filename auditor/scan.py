@@ -107,7 +107,7 @@ async def preflight(ctx: ScanContext) -> None:
     Offline machines often still have a resolver that answers every name with NXDOMAIN: scanning then would
     produce a report full of false "no such domain" failures. The root's NS set exists on any working path.
     """
-    probe = ctx.resolver.__class__(ctx.resolver.nameserver, timeout=PREFLIGHT_TIMEOUT, attempts=1)
+    probe = ctx.resolver.__class__(ctx.resolver.nameserver, timeout=PREFLIGHT_TIMEOUT)
     try:
         answer = await probe.resolve(".", "NS")
     except DnsError as exc:

@@ -230,7 +230,7 @@ def test_without_fallback_the_country_is_unknown() -> None:
 @pytest.fixture()
 def dead_dns_ctx(settings: Settings) -> Iterator[ScanContext]:
     ctx = ScanContext.create(settings)
-    dead = Resolver(("127.0.0.1", closed_port()), timeout=0.5, attempts=1)
+    dead = Resolver(("127.0.0.1", closed_port()), timeout=0.5)
     ctx.rdap = RdapClient(dead, HttpFetcher(dead, ca_bundle=settings.ca_bundle, timeout=0.5))
     yield ctx
     run(ctx.aclose())
@@ -269,7 +269,7 @@ def test_rdap_answers_are_cached_in_the_store(lab: Lab, settings: Settings, tmp_
 
     async def lookup(store: Store, *, working: bool, ttl: float = 3600) -> NetworkOwner:
         address = settings.resolver_address() if working else ("127.0.0.1", closed_port())
-        resolver = Resolver(address, timeout=0.5 if not working else 2, attempts=1)
+        resolver = Resolver(address, timeout=0.5 if not working else 2)
         http = HttpFetcher(resolver, ca_bundle=settings.ca_bundle, timeout=1, port_map=settings.port_map)
         try:
             return await RdapClient(resolver, http, cache=store, ttl=ttl).lookup(ip)

@@ -21,6 +21,7 @@ from auditor.net.dnssec import DnssecResult, TrustAnchors, ValidationCache, load
 from auditor.net.geo import GeoLocator
 from auditor.net.http import HttpFetcher
 from auditor.net.rdap import RdapCache, RdapClient
+from auditor.net.tls import TlsScanner
 from auditor.probes.hosting import rescope
 from auditor.settings import Settings
 
@@ -56,6 +57,7 @@ class ScanContext:
     limits: Limits
     roots: list[x509.Certificate]  # the CA bundle every certificate is judged against
     anchors: TrustAnchors  # DNSSEC trust anchors
+    tls: TlsScanner
     dnssec_cache: ValidationCache = field(default_factory=ValidationCache)
     rdap: RdapClient | None = None  # ASN/organisation look-ups; None: not looked up (hosting findings say so)
 
@@ -72,6 +74,7 @@ class ScanContext:
             raise ConfigError(f"{bundle}: not a readable PEM CA bundle ({exc}); fix --ca-bundle") from exc
         return cls(settings, resolver, http, GeoLocator(settings.geoip_db),
                    Limits(settings.concurrency, settings.per_host), roots, load_trust_anchors(settings.trust_anchor),
+                   TlsScanner(settings.tls_scans, settings.tls_connections),
                    rdap=RdapClient(resolver, http, cache=rdap_cache))
 
     async def validate(self, name: str, rdtype: str) -> DnssecResult:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from auditor.findings import Finding, Status, error, worst
 from auditor.net.dns import DnsError
 from auditor.net.smtp import SmtpProbe, probe_starttls
-from auditor.net.tls import TlsScan, scan_tls, tls_hello
+from auditor.net.tls import TlsScan, tls_hello
 from auditor.probes.context import ScanContext
 from auditor.probes.dane import SMTP_TLSA_PORT, dane_finding
 from auditor.probes.dnssec import dnssec_finding
@@ -68,8 +68,8 @@ async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[Smt
             failure = await tls_hello(ep.host, ip, port, s.timeout)
             if failure:
                 return None, TlsScan(ep.host, ip, port, False, error=failure)
-        scan = await scan_tls(ep.host, ip, port, starttls=ep.starttls, timeout=s.timeout, per_host=s.per_host,
-                              deadline=s.probe_deadline)
+        scan = await ctx.tls.scan(ep.host, ip, port, starttls=ep.starttls, timeout=s.timeout,
+                                  deadline=s.probe_deadline)
     return smtp, scan
 
 

@@ -7,10 +7,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from auditor.findings import Finding, Status, worst
 from auditor.net.certs import CertFacts, analyse_chain
-from auditor.net.tls import VERSION_COMMANDS, TlsScan
+from auditor.net.tls import TlsScan
+from auditor.net.tls_enum import MALFORMED_CHAIN, VERSIONS
 from auditor.policy.tls_eval import TlsFacts, classify_ciphers, grade
 
-ORDER = list(VERSION_COMMANDS)  # SSLv2 … TLSv1.3
+ORDER = list(VERSIONS)  # SSLv2 … TLSv1.3
 BROKEN = {"SSLv2", "SSLv3"}
 LEGACY = {"TLSv1", "TLSv1.1"}  # deprecated by RFC 8996
 
@@ -71,6 +72,9 @@ def certificate_finding(subject: str, target: str, host: str, scans: list[TlsSca
                         roots: list[x509.Certificate], *, opportunistic: bool) -> Finding:
     per_address: list[tuple[Status, str, CertFacts | None, TlsScan]] = []
     for scan in scans:
+        if MALFORMED_CHAIN in scan.command_errors:  # every client would refuse it
+            per_address.append((Status.FAIL, scan.command_errors[MALFORMED_CHAIN], None, scan))
+            continue
         if scan.error is not None or not scan.chain:
             per_address.append((Status.ERROR, scan.error or "no certificate received", None, scan))
             continue
