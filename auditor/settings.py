@@ -66,7 +66,7 @@ class Settings(BaseModel):
     concurrency: int = Field(default=32, ge=1, le=1024)
     per_host: int = Field(default=3, ge=1, le=64)  # probes at once against one address (politeness)
     tls_connections: int = Field(default=5, ge=1, le=64)  # handshakes in flight in one TLS scan (sslyze's default)
-    tls_scans: int = Field(default=16, ge=1, le=256)  # TLS scans at once in a run (memory: ~10 MB each)
+    tls_scans: int = Field(default=32, ge=1, le=256)  # TLS scans at once in a run (bounds threads and memory)
     port_map: dict[int, int] = Field(default_factory=dict)
     db: Path = Field(default_factory=_default_db)
     reports_dir: Path = Path("reports")

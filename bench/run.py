@@ -13,11 +13,12 @@ The critical-path lower bound (one STARTTLS MX, every independent step in parall
 
     B_min    = 7 RTT   MX query (1) -> A query (1) -> TCP connect + banner (2: the handshake, then the
                        banner's way back) -> EHLO (1) -> STARTTLS (1) -> TLS 1.3 handshake (1)
-    B_design = (8 + 5 (1 + ceil(H / P))) RTT
-                       B_min + QUIT (1), then sslyze: a connectivity test on a fresh connection (connect +
-                       banner 2, EHLO 1, STARTTLS 1, handshake 1 = 5 RTT) and ceil(H/P) rounds of H handshakes
-                       on P parallel connections (per_host), 5 RTT each. H is measured: the connections the
-                       relay saw on the endpoint, minus our own STARTTLS probe.
+    B_design = (8 + 5 ceil(H / P)) RTT
+                       B_min + QUIT (1), then the TLS scan: H handshakes on fresh connections (connect +
+                       banner 2, EHLO 1, STARTTLS 1, handshake 1 = 5 RTT each), at most P at once
+                       (tls_connections). H is measured: the connections the relay saw on the endpoint, minus
+                       our own STARTTLS probe (sslyze's connectivity test, one probe per version, and the
+                       suites of the accepted versions one by one). Their order only adds to this bound.
 
 The workload's bound is the largest B_design over its MX endpoints (with unlimited parallelism the slowest
 endpoint finishes last). At 0 ms RTT the bound is CPU: the scanner's CPU seconds are reported next to it.
@@ -45,15 +46,16 @@ sys.path.insert(0, str(ROOT))
 
 from auditor.lab.synthetic import write_synthetic  # noqa: E402
 from auditor.lab.world import LAB_CATALOG, OVERLAY  # noqa: E402
+from auditor.settings import Settings  # noqa: E402
 
 PY = sys.executable
 NETNS_ENV = "AUDITOR_BENCH_NETNS"
 PEER_VENV = ROOT / ".venv-bench"
 B_MIN_RTTS = 7
-PER_HOST = 3  # the per_host setting (default 3), which sslyze uses as its parallel connections per server
+TLS_CONNECTIONS = int(Settings.model_fields["tls_connections"].default)  # P: handshakes at once per TLS scan
 SMTP_LAB_PORT = 2525
 NETWORK = {True: "a private network namespace, loopback only", False: "loopback"}
-TUNING: dict[str, Any] = {}  # settings and scanner knobs changed from the defaults (--per-host, --sslyze-slots)
+TUNING: dict[str, Any] = {}  # settings changed from the defaults (--tls-connections, --tls-scans, …)
 
 
 @dataclass
@@ -134,13 +136,8 @@ class LabProcess:
 
 
 def scanner(mode: str, settings: dict[str, Any], args: list[str], timeout: float) -> dict[str, Any]:
-    flags = ("sslyze_slots", "dns_concurrency")  # scanner knobs, not settings
-    knobs = {k: v for k, v in TUNING.items() if k not in flags}
-    for flag in flags:
-        if flag in TUNING:
-            args = [*args, "--" + flag.replace("_", "-"), str(TUNING[flag])]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({**settings, **knobs}, f)
+        json.dump({**settings, **TUNING}, f)
     try:
         out = subprocess.run([PY, str(ROOT / "bench" / "scanproc.py"), mode, "--settings", f.name, *args],
                              capture_output=True, text=True, timeout=timeout)
@@ -165,7 +162,7 @@ def bounds(rtt_s: float, carried: list[dict[str, Any]], mx_names: set[str]) -> t
     """(B_min, B_design, H of the busiest MX endpoint) for this RTT, from the relay counts."""
     mx = [r for r in carried if r["port"] == SMTP_LAB_PORT and r["name"] in mx_names and r["connections"]]
     h = max((r["connections"] - 1 for r in mx), default=0)
-    design = 8 + 5 * (1 + math.ceil(h / int(TUNING.get("per_host", PER_HOST))))
+    design = 8 + 5 * math.ceil(h / int(TUNING.get("tls_connections", TLS_CONNECTIONS)))
     return B_MIN_RTTS * rtt_s, design * rtt_s, h
 
 
@@ -289,7 +286,7 @@ def render(measures: list[Measure], peer_runs: list[PeerRun], started: float, ar
         f"Command: `make bench` (`python bench/run.py {' '.join(argv)}`). Machine: {cores} cores, Python "
         f"{sys.version.split()[0]}. Network: {NETWORK[isolated()]}; latency from the lab's relay "
         "(auditor/lab/relay.py). Lab and scanner run in separate processes; RSS"
-        f" and CPU are the scanner's. Settings: defaults (concurrency 32, timeout 10 s) except {TUNING or 'none'}.",
+        f" and CPU are the scanner's. Settings: defaults except {TUNING or 'none'}.",
         "",
         "| workload | RTT | domains | wall | domains/min | p50 / p95 per provider | peak RSS | scanner CPU |"
         " B_min | B_design (H) | wall / B_design | errors |",
@@ -325,12 +322,12 @@ def main() -> None:
     ap.add_argument("--peer-rtts", default="0,50")
     ap.add_argument("--timeout", type=float, default=1500, help="seconds one measurement may take")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--per-host", type=int, help="experiment: the per_host setting (sslyze connections)")
-    ap.add_argument("--sslyze-slots", type=int, help="experiment: concurrent sslyze scans")
-    ap.add_argument("--probe-deadline", type=float, help="experiment: the probe_deadline setting")
-    ap.add_argument("--dns-concurrency", type=int, help="experiment: DNS queries in flight at once")
+    knobs = ("per_host", "tls_connections", "tls_scans", "probe_deadline")
+    for knob in knobs:
+        kind = float if knob == "probe_deadline" else int
+        ap.add_argument("--" + knob.replace("_", "-"), type=kind, help=f"experiment: the {knob} setting")
     args = ap.parse_args()
-    for knob in ("per_host", "sslyze_slots", "probe_deadline", "dns_concurrency"):
+    for knob in knobs:
         if getattr(args, knob) is not None:
             TUNING[knob] = getattr(args, knob)
     isolate()

@@ -14,7 +14,6 @@ import asyncio
 import json
 import resource
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,8 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auditor.catalog import Provider, load_catalog
 from auditor.findings import Finding, ProviderResult
-from auditor.net import tls
-from auditor.net.dns import Resolver
 from auditor.probes.context import ScanContext
 from auditor.probes.email_auth import dmarc_finding, spf_finding
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
@@ -86,18 +83,6 @@ async def _policy(settings: Settings, domains: list[str]) -> dict[str, Any]:
         await ctx.aclose()
 
 
-def _limit_dns(limit: int) -> None:
-    """Experiment: at most `limit` DNS queries in flight (the resolver has no such cap today)."""
-    gate = asyncio.Semaphore(limit)
-    original = Resolver._query
-
-    async def limited(self: Resolver, *args: Any) -> Any:
-        async with gate:
-            return await original(self, *args)
-
-    Resolver._query = limited  # type: ignore[method-assign,assignment]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["scan", "endpoint", "policy"])
@@ -107,17 +92,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=25)
     ap.add_argument("--starttls", action="store_true")
     ap.add_argument("--domain", action="append", default=[])
-    ap.add_argument("--sslyze-slots", type=int, help="experiment: concurrent sslyze scans (default: cores + 4)")
-    ap.add_argument("--dns-concurrency", type=int, help="experiment: DNS queries in flight at once")
-    ap.add_argument("--versions", help="experiment: enumerate only these versions, e.g. TLSv1.2,TLSv1.3")
     args = ap.parse_args()
-    if args.versions:  # what a version-first scan would enumerate once the accepted versions are known
-        keep = set(args.versions.split(","))
-        tls.VERSION_COMMANDS = {v: c for v, c in tls.VERSION_COMMANDS.items() if v in keep}
-    if args.sslyze_slots:
-        tls._SCANS = threading.BoundedSemaphore(args.sslyze_slots)
-    if args.dns_concurrency:
-        _limit_dns(args.dns_concurrency)
     settings = load_settings(json.loads(args.settings.read_text()), environ={})
     if args.mode == "scan":
         providers = [p for c in args.catalog for p in load_catalog(c).providers]

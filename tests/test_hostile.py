@@ -23,7 +23,8 @@ from labscan import start_lab
 
 from auditor.catalog import load_catalog
 from auditor.findings import Audit, Finding, Status
-from auditor.lab.hostile import FLOOD_BYTES, HOSTILE_IDS, XSS, XSS_ATTR, HostileLab
+from auditor.lab.hostile import FLOOD_BYTES, HOSTILE_IDS, STALL_BACKEND_OFFSET, XSS, XSS_ATTR, HostileLab
+from auditor.net.tls import TlsScan, TlsScanner
 from auditor.report import render_audit_html
 from auditor.scan import run_scan
 from auditor.schema import audit_document
@@ -122,6 +123,27 @@ def test_silent_servers_are_errors(run: Run) -> None:
 def test_stalled_cipher_enumeration_hits_the_probe_deadline(run: Run) -> None:
     f = one(run, "stall", "tls.protocols")
     assert f.status == Status.ERROR and "deadline" in f.summary
+
+
+def test_a_scan_past_its_deadline_frees_its_slot_and_a_queued_scan_keeps_its_deadline(run: Run) -> None:
+    """One TLS scan slot: the stalled scan holds it until its deadline, then its queued handshakes are skipped
+    (not run for ~30 s of network timeouts); the scan queued behind it gets its whole deadline once it starts."""
+    host, port = "api.stall.example", run.lab.port(443)
+    ip = run.lab.address(host)
+    scanner = TlsScanner(scans=1, connections=5)
+
+    async def both() -> tuple[TlsScan, TlsScan, float]:
+        t0 = time.monotonic()
+        stalled = asyncio.ensure_future(scanner.scan(host, ip, port, starttls=False, timeout=1, deadline=2))
+        await asyncio.sleep(0.2)  # the stalled scan takes the only slot first
+        # The working server behind the stalling front: a whole scan takes well under a second here.
+        good = await scanner.scan(host, ip, port + STALL_BACKEND_OFFSET, starttls=False, timeout=1, deadline=2)
+        return await stalled, good, time.monotonic() - t0
+
+    stalled, good, seconds = asyncio.run(both())
+    assert stalled.error and "deadline" in stalled.error
+    assert good.error is None and "TLSv1.3" in good.protocols, good.error
+    assert seconds < 8, f"the queued scan finished after {seconds:.1f}s"
 
 
 def test_huge_policy_is_cut_and_failed(run: Run) -> None:

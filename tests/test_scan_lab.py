@@ -76,6 +76,19 @@ def test_legacy_tls_only_fails(audit: Audit) -> None:
     assert f.status == Status.FAIL and "TLSv1.2" not in f.value and "TLSv1.3" not in f.value
 
 
+def test_versions_are_probed_first_and_only_accepted_ones_enumerated(audit: Audit) -> None:
+    [legacy] = [f for f in checks(audit, "legacytls", "tls.protocols") if f.target and f.target.endswith(":25")]
+    [address] = legacy.evidence["addresses"]
+    probes = address["version_probes"]
+    assert [v for v, state in probes.items() if state.startswith("accepted")] == ["TLSv1", "TLSv1.1"]
+    assert all(probes[v].startswith("refused") for v in ("SSLv2", "SSLv3", "TLSv1.2", "TLSv1.3"))
+    assert set(address["cipher_suites"]) == {"TLSv1", "TLSv1.1"} and all(address["cipher_suites"].values())
+    for f in checks(audit, "posteo", "tls.protocols"):  # a modern server: the legacy versions cost one probe each
+        for a in f.evidence["addresses"]:
+            assert set(a["cipher_suites"]) == {"TLSv1.2", "TLSv1.3"}
+            assert all(a["version_probes"][v].startswith("refused") for v in ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1"))
+
+
 def test_hosted_outside_the_eu(audit: Audit) -> None:
     locations = checks(audit, "offshore", "hosting.location")
     assert {f.value["country"] for f in locations} == {"US"}

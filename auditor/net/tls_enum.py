@@ -1,17 +1,27 @@
-"""The blocking TLS scan of one address, protocol version first. Runs in a worker thread (see `tls.scan_tls`).
+"""The blocking TLS scan of one address, protocol version first. Runs in a worker thread (see `tls.TlsScanner`).
 
 sslyze's cipher-suite commands try every suite of every version, one handshake each: ~540 handshakes per
-address, most of them for versions a modern server refuses outright. We first ask once per version, offering
-all of its suites (in parallel with sslyze's connectivity test), and let sslyze enumerate suites one by one
-only for the versions that answered, or that the probe could not settle: a network error is not a refusal.
-The certificate chain comes from the probe of the highest version accepted, with SNI.
+address, most of them for versions and key exchanges the server refuses outright. We ask coarse questions
+first and let sslyze test single suites only where the answer was yes:
+
+1. one handshake per version offering all its suites, alongside sslyze's connectivity test;
+2. for each version not refused, one handshake per family (suites sharing key exchange and authentication:
+   TLS 1.2's 158 suites make 21), offering the family's suites;
+3. each suite of each family not refused, with sslyze's own single-suite test.
+
+A server that refuses a ClientHello offering a set of suites accepts none of them, so the answer is the same
+as sslyze's (tests/test_tls_enum.py compares both on lab servers); a probe that could not tell (network
+trouble) counts as yes. A modern server costs ~45 handshakes instead of ~540. The certificate chain comes
+from the probe of the highest version accepted, with SNI.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,10 +29,14 @@ from cryptography import x509
 from nassl import _nassl
 from nassl.ssl_client import ClientCertificateRequested
 from sslyze import ProtocolWithOpportunisticTlsEnum, ScanCommand, ServerNetworkConfiguration, ServerNetworkLocation
-from sslyze.connection_helpers.tls_connection import SslConnection
+from sslyze.connection_helpers.tls_connection import NoCiphersAvailableBugInSSlyze, SslConnection
 from sslyze.errors import ConnectionToServerFailed, ServerTlsConfigurationNotSupported, TlsHandshakeFailed
-from sslyze.plugins.plugin_base import ScanJobResult
-from sslyze.plugins.scan_commands import ScanCommandsRepository
+from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import (
+    CipherSuiteAcceptedByServer,
+    connect_with_cipher_suite,
+)
+from sslyze.plugins.openssl_cipher_suites._tls12_workaround import WorkaroundForTls12ForCipherSuites
+from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuite, CipherSuitesRepository
 from sslyze.server_connectivity import ServerConnectivityInfo, TlsVersionEnum, check_connectivity_to_server
 
 T = TypeVar("T")
@@ -102,46 +116,78 @@ def network_config(host: str, starttls: bool, timeout: float) -> ServerNetworkCo
     )
 
 
+@dataclass(frozen=True)
+class Family:
+    """The suites of one version that share a key exchange and authentication, and the client that has them."""
+
+    version: str
+    legacy: bool
+    kx: str
+    suites: tuple[CipherSuite, ...]
+
+    def cipher_string(self) -> str:
+        return ":".join(s.openssl_name for s in self.suites)
+
+
+@functools.cache
+def families(version: str) -> tuple[Family, ...]:
+    """sslyze's suites of `version` grouped by (client, key exchange + authentication): TLS 1.2's 158 suites
+    make 21 families. SSLv2 and TLS 1.3 names carry no key exchange: each suite is its own family."""
+    tls_version = VERSIONS[version][0]
+    groups: dict[tuple[bool, str], list[CipherSuite]] = {}
+    for suite in sorted(CipherSuitesRepository.get_all_cipher_suites(tls_version), key=lambda c: c.name):
+        legacy = tls_version != TlsVersionEnum.TLS_1_3 and (
+            tls_version != TlsVersionEnum.TLS_1_2
+            or WorkaroundForTls12ForCipherSuites.requires_legacy_openssl(suite.openssl_name))
+        kx = _KX.match(suite.name)
+        groups.setdefault((legacy, kx.group(1) if kx else suite.name), []).append(suite)
+    return tuple(Family(version, legacy, kx, tuple(suites)) for (legacy, kx), suites in groups.items())
+
+
+_KX = re.compile(r"(?:TLS|SSL)_(\w+?)_WITH_")
+
+
+def handshake(location: ServerNetworkLocation, config: ServerNetworkConfiguration, version: str, legacy: bool,
+              suites: str) -> VersionProbe:
+    """One handshake offering `suites`: does the server accept any of them with this version?"""
+    # Client certificate requests are not ignored: a server that demands one still accepts the suite.
+    conn = SslConnection(location, config, VERSIONS[version][0], should_ignore_client_auth=False,
+                         should_use_legacy_openssl=legacy)
+    if version == "TLSv1.3":
+        conn.ssl_client.set_ciphersuites(suites)  # type: ignore[attr-defined]  # modern client only
+    else:
+        conn.ssl_client.set_cipher_list(suites)
+    try:
+        conn.connect()
+        return VersionProbe(True, conn.ssl_client.get_current_cipher_name(), conn.ssl_client.get_received_chain())
+    except ClientCertificateRequested:
+        return VersionProbe(True, "client certificate requested", conn.ssl_client.get_received_chain())
+    except ServerTlsConfigurationNotSupported as exc:  # our client refused the server's weak DH: accepted
+        return VersionProbe(True, exc.error_message)
+    except TlsHandshakeFailed as exc:  # refused, or timed out in the handshake: as sslyze counts a suite
+        return VersionProbe(False, exc.error_message)
+    except ConnectionToServerFailed as exc:
+        return VersionProbe(None, exc.error_message)
+    except (OSError, _nassl.OpenSSLError) as exc:
+        return VersionProbe(None, f"{type(exc).__name__}: {exc}"[:200])
+    finally:
+        conn.close()
+
+
 def probe_version(location: ServerNetworkLocation, config: ServerNetworkConfiguration, version: str) -> VersionProbe:
-    """One handshake per ClientHello of `_PROBES[version]` until the server accepts one."""
-    refused = "refused"
+    """One handshake per ClientHello of `_PROBES[version]` until the server accepts one (or we cannot tell)."""
+    result = VersionProbe(False, "refused")
     for legacy, suites in _PROBES[version]:
-        # Client certificate requests are not ignored: a server that demands one still accepts the version.
-        conn = SslConnection(location, config, VERSIONS[version][0], should_ignore_client_auth=False,
-                             should_use_legacy_openssl=legacy)
-        if version == "TLSv1.3":
-            conn.ssl_client.set_ciphersuites(suites)  # type: ignore[attr-defined]  # modern client only
-        else:
-            conn.ssl_client.set_cipher_list(suites)
-        try:
-            conn.connect()
-            return VersionProbe(True, conn.ssl_client.get_current_cipher_name(), conn.ssl_client.get_received_chain())
-        except ClientCertificateRequested:
-            return VersionProbe(True, "client certificate requested", conn.ssl_client.get_received_chain())
-        except ServerTlsConfigurationNotSupported as exc:  # our client refused the server's weak DH: accepted
-            return VersionProbe(True, exc.error_message)
-        except TlsHandshakeFailed as exc:  # refused, or timed out in the handshake: as sslyze counts a suite
-            refused = exc.error_message
-        except ConnectionToServerFailed as exc:
-            return VersionProbe(None, exc.error_message)
-        except (OSError, _nassl.OpenSSLError) as exc:
-            return VersionProbe(None, f"{type(exc).__name__}: {exc}"[:200])
-        finally:
-            conn.close()
-    return VersionProbe(False, refused)
+        result = handshake(location, config, version, legacy, suites)
+        if result.accepted is not False:
+            return result
+    return result
 
 
 def _guarded(cancelled: threading.Event, fn: Callable[..., T], *args: Any) -> T:
     if cancelled.is_set():
         raise ScanCancelled("deadline passed")
     return fn(*args)
-
-
-def _job_result(future: Future[Any]) -> ScanJobResult:
-    try:
-        return ScanJobResult(_return_value=future.result(), _exception=None)
-    except Exception as exc:  # handed to sslyze's result builder, which raises it for the version
-        return ScanJobResult(_return_value=None, _exception=exc)
 
 
 def _reason(exc: BaseException) -> str:
@@ -159,63 +205,106 @@ def _parse_chain(pems: list[str]) -> list[x509.Certificate]:
     return chain
 
 
+class _Enumerator:
+    """The scan's handshakes on one pool of `connections` threads: version probes with sslyze's connectivity
+    test, then one probe per family of each version not refused, then each suite of the families not refused."""
+
+    def __init__(self, out: TlsScan, timeout: float, pool: ThreadPoolExecutor, cancelled: threading.Event) -> None:
+        self.out, self.pool, self.cancelled = out, pool, cancelled
+        self.location = ServerNetworkLocation(hostname=out.host, port=out.port, ip_address=out.ip)
+        self.config = network_config(out.host, out.starttls, timeout)
+        self.suite_tests: list[tuple[str, Future[Any]]] = []
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self.pool.submit(_guarded, self.cancelled, fn, *args)
+
+    def run(self) -> None:
+        connectivity = self.submit(check_connectivity_to_server, self.location, self.config)
+        # Newest first: the versions most servers accept, and the chain, come back first.
+        probes = {v: self.submit(probe_version, self.location, self.config, v) for v in reversed(VERSIONS)}
+        try:
+            info = ServerConnectivityInfo(self.location, self.config, connectivity.result())
+        except Exception as exc:  # sslyze's connectivity test: unreachable, or no version/suite in common
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.out.error = _reason(exc)
+            return
+        settled = {v: _settle(f) for v, f in probes.items()}
+        self.out.probes = {v: settled[v].label() for v in VERSIONS}
+        refused = self._test_families(info, [f for v in VERSIONS if settled[v].accepted is not False
+                                             for f in families(v)])
+        # A version probe that negotiated a suite of a family whose own probe was refused: the shortcut does
+        # not hold on this server (a ClientHello size limit?): every suite of that version, one by one.
+        for version, probe in settled.items():
+            if probe.accepted and any(probe.detail in {s.openssl_name for s in f.suites} for f in refused):
+                self.out.command_errors.setdefault("family_probes", f"{version}: inconsistent, all suites tested")
+                for family in (f for f in refused if f.version == version):
+                    self._test_suites(info, family)
+        self._collect()
+        for version in VERSIONS:
+            if settled[version].accepted and version not in self.out.protocols:
+                self.out.protocols.append(version)  # accepted, though none of sslyze's single suites was
+        self.out.protocols.sort(key=list(VERSIONS).index)
+        chain = next((p.chain_pem for p in reversed(settled.values()) if p.accepted and p.chain_pem), [])
+        try:
+            self.out.chain = _parse_chain(chain)
+        except ValueError as exc:
+            self.out.command_errors[MALFORMED_CHAIN] = f"malformed certificate: {exc}"[:300]
+
+    def _test_families(self, info: ServerConnectivityInfo, work: list[Family]) -> list[Family]:
+        """Probe each family of several suites; test the suites of those not refused as their answers come."""
+        probes: dict[Future[VersionProbe], Family] = {}
+        for family in work:
+            if len(family.suites) == 1:
+                self._test_suites(info, family)
+            else:
+                probes[self.submit(handshake, self.location, self.config, family.version, family.legacy,
+                                   family.cipher_string())] = family
+        refused = []
+        for done in as_completed(probes):
+            if _settle(done).accepted is False:
+                refused.append(probes[done])
+            else:
+                self._test_suites(info, probes[done])
+        return refused
+
+    def _test_suites(self, info: ServerConnectivityInfo, family: Family) -> None:
+        tls_version = VERSIONS[family.version][0]
+        self.suite_tests += [(family.version, self.submit(connect_with_cipher_suite, info, tls_version, suite))
+                             for suite in family.suites]
+
+    def _collect(self) -> None:
+        accepted: dict[str, list[CipherSuiteAcceptedByServer]] = {}
+        for version, test in self.suite_tests:
+            try:
+                result = test.result()
+            except NoCiphersAvailableBugInSSlyze:  # a suite sslyze's OpenSSL cannot offer: sslyze skips it too
+                continue
+            except Exception as exc:  # network trouble: this suite is not measured, and we say so
+                self.out.command_errors.setdefault(version, _reason(exc))
+                continue
+            if isinstance(result, CipherSuiteAcceptedByServer):
+                accepted.setdefault(version, []).append(result)
+        for version in (v for v in VERSIONS if v in accepted):
+            suites = sorted(accepted[version], key=lambda a: a.cipher_suite.name, reverse=True)
+            self.out.protocols.append(version)
+            self.out.cipher_suites[version] = [a.cipher_suite.name for a in suites]
+            for a in suites:
+                if a.ephemeral_key is not None:
+                    key = a.ephemeral_key
+                    curve = getattr(key, "curve_name", "") or ""
+                    self.out.ephemeral[a.cipher_suite.name] = f"{key.type_name} {curve} {key.size}".replace("  ", " ")
+
+
 def enumerate_tls(out: TlsScan, timeout: float, connections: int, cancelled: threading.Event) -> TlsScan:
     """Fill `out` (blocking); at most `connections` handshakes in flight to its address. Never raises for the
-    server's behaviour: trouble lands in `error` (nothing measured) or `command_errors` (a version not measured)."""
-    location = ServerNetworkLocation(hostname=out.host, port=out.port, ip_address=out.ip)
-    config = network_config(out.host, out.starttls, timeout)
+    server's behaviour: trouble lands in `error` (nothing measured) or `command_errors` (not all measured)."""
     with ThreadPoolExecutor(max_workers=connections, thread_name_prefix=f"tls-{out.ip}") as pool:
-        connectivity = pool.submit(_guarded, cancelled, check_connectivity_to_server, location, config)
-        # Newest first: the versions most servers accept, and the chain, come back first.
-        probes = {v: pool.submit(_guarded, cancelled, probe_version, location, config, v) for v in reversed(VERSIONS)}
-        try:
-            info = ServerConnectivityInfo(location, config, connectivity.result())
-        except Exception as exc:  # sslyze's connectivity test: unreachable, or no version/suite in common
-            pool.shutdown(wait=False, cancel_futures=True)
-            out.error = _reason(exc)
-            return out
-        settled = {v: _settle(f) for v, f in probes.items()}
-        out.probes = {v: settled[v].label() for v in VERSIONS}
-        enumerated = {v: [pool.submit(_guarded, cancelled, job.function_to_call, *job.function_arguments)
-                          for job in _implementation(v).scan_jobs_for_scan_command(info)]
-                      for v in VERSIONS if settled[v].accepted is not False}
-        for version in VERSIONS:
-            if version in enumerated:
-                _collect(out, version, info, [_job_result(f) for f in enumerated[version]])
-            if settled[version].accepted and version not in out.protocols:
-                out.protocols.append(version)  # accepted, though none of sslyze's single suites was
-    chain = next((p.chain_pem for v, p in reversed(settled.items()) if p.accepted and p.chain_pem), [])
-    try:
-        out.chain = _parse_chain(chain)
-    except ValueError as exc:
-        out.command_errors[MALFORMED_CHAIN] = f"malformed certificate: {exc}"[:300]
+        _Enumerator(out, timeout, pool, cancelled).run()
     return out
 
 
 def _settle(future: Future[VersionProbe]) -> VersionProbe:
     try:
         return future.result()
-    except Exception as exc:  # cancelled, or a bug in the probe: enumerate rather than guess
+    except Exception as exc:  # cancelled, or a bug in the probe: test rather than guess
         return VersionProbe(None, _reason(exc))
-
-
-def _implementation(version: str) -> Any:
-    return ScanCommandsRepository.get_implementation_cls(VERSIONS[version][1])
-
-
-def _collect(out: TlsScan, version: str, info: ServerConnectivityInfo, results: list[ScanJobResult]) -> None:
-    try:
-        scan = _implementation(version).result_for_completed_scan_jobs(info, results)
-    except Exception as exc:  # one handshake failed for a network reason: the version is not measured
-        out.command_errors[version] = _reason(exc)
-        return
-    accepted = scan.accepted_cipher_suites
-    if not accepted:
-        return
-    out.protocols.append(version)
-    out.cipher_suites[version] = [a.cipher_suite.name for a in accepted]
-    for a in accepted:
-        if a.ephemeral_key is not None:
-            key = a.ephemeral_key
-            curve = getattr(key, "curve_name", "") or ""
-            out.ephemeral[a.cipher_suite.name] = f"{key.type_name} {curve} {key.size}".replace("  ", " ")

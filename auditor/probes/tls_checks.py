@@ -16,6 +16,21 @@ BROKEN = {"SSLv2", "SSLv3"}
 LEGACY = {"TLSv1", "TLSv1.1"}  # deprecated by RFC 8996
 
 
+def _untested(scans: list[TlsScan], unknown_only: bool) -> list[str]:
+    """`ip: version` where a handshake failed for a network reason, so not every suite was tested; with
+    `unknown_only`, only where that leaves the version itself in doubt (its probe could not tell either)."""
+    return sorted(f"{s.ip}: {v}" for s in scans if s.error is None for v in s.command_errors
+                  if v in ORDER and not (unknown_only and (v in s.protocols
+                                                           or not s.probes.get(v, "unknown").startswith("unknown"))))
+
+
+def _unless_untested(status: Status, summary: str, untested: list[str], what: str) -> tuple[Status, str]:
+    """A pass is a claim about everything: with parts not measured it is an error, never a pass."""
+    if status == Status.PASS and untested:
+        return Status.ERROR, f"{what} not all measured ({', '.join(untested[:4])}): {summary}"
+    return status, summary
+
+
 def protocols_finding(subject: str, target: str, scans: list[TlsScan]) -> Finding:
     ok = [s for s in scans if s.error is None]
     if not ok:
@@ -35,6 +50,7 @@ def protocols_finding(subject: str, target: str, scans: list[TlsScan]) -> Findin
         status, summary = Status.WARN, f"deprecated versions still accepted: {legacy}"
     else:
         status, summary = Status.PASS, f"accepts {', '.join(accepted)}"
+    status, summary = _unless_untested(status, summary, _untested(ok, unknown_only=True), "protocol versions")
     if len(ok) < len(scans):
         status = worst([status, Status.ERROR])
         summary += f"; {len(scans) - len(ok)} address(es) could not be scanned"
@@ -118,6 +134,7 @@ def ciphers_finding(subject: str, target: str, scans: list[TlsScan]) -> Finding:
                                         else "non-AEAD (CBC) suites still accepted")
     else:
         status, summary = Status.PASS, "forward secrecy and AEAD only"
+    status, summary = _unless_untested(status, summary, _untested(ok, unknown_only=False), "cipher suites")
     return Finding(id="tls.ciphers", subject=subject, target=target, status=status, value=value, summary=summary,
                    evidence={"tiers": result["tiers"], "accepted": merged,
                              "ephemeral_keys": {k: v for s in ok for k, v in s.ephemeral.items()}})
