@@ -1,7 +1,7 @@
 """The scanner side of a benchmark, one measurement per process (so peak RSS is this measurement's alone).
 
     python bench/scanproc.py scan --settings S.json --catalog A.yaml [--catalog B.yaml]
-    python bench/scanproc.py endpoint --settings S.json --host mx1.x.example --port 25 --starttls
+    python bench/scanproc.py endpoints --settings S.json --endpoint mx1.x.example:25:starttls [--endpoint …]
     python bench/scanproc.py policy --settings S.json --domain a.example [--domain b.example …]
 
 Prints one JSON line: wall seconds, per-provider completion times (scan), peak RSS, CPU seconds.
@@ -55,12 +55,19 @@ async def _scan(providers: list[Provider], settings: Settings) -> dict[str, Any]
                                   if c.status.value == "error").most_common(8)}
 
 
-async def _endpoint(settings: Settings, host: str, port: int, starttls: bool) -> dict[str, Any]:
+async def _endpoints(settings: Settings, specs: list[str]) -> dict[str, Any]:
+    """What testssl.sh -p -S -E does on each endpoint, all of them through one run's scheduler and limits."""
     ctx = ScanContext.create(settings)
+    endpoints = []
+    for spec in specs:
+        host, port, *mode = spec.split(":")
+        endpoints.append(TlsEndpoint(host, host, int(port), starttls=mode == ["starttls"]))
     try:
         t0 = time.monotonic()
-        findings = await audit_endpoint(TlsEndpoint(host, host, port, starttls=starttls), ctx)
-        return {"wall": time.monotonic() - t0, "statuses": {f.id: f.status.value for f in findings}}
+        found = await asyncio.gather(*(ctx.endpoint(ep, audit_endpoint) for ep in endpoints))
+        checks = [f for findings in found for f in findings]
+        return {"wall": time.monotonic() - t0, "endpoints": len(endpoints),
+                "errors": sum(f.status.value == "error" for f in checks)}
     finally:
         await ctx.aclose()
 
@@ -85,20 +92,18 @@ async def _policy(settings: Settings, domains: list[str]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["scan", "endpoint", "policy"])
+    ap.add_argument("mode", choices=["scan", "endpoints", "policy"])
     ap.add_argument("--settings", type=Path, required=True)
     ap.add_argument("--catalog", action="append", type=Path, default=[])
-    ap.add_argument("--host")
-    ap.add_argument("--port", type=int, default=25)
-    ap.add_argument("--starttls", action="store_true")
+    ap.add_argument("--endpoint", action="append", default=[], help="HOST:PORT or HOST:PORT:starttls")
     ap.add_argument("--domain", action="append", default=[])
     args = ap.parse_args()
     settings = load_settings(json.loads(args.settings.read_text()), environ={})
     if args.mode == "scan":
         providers = [p for c in args.catalog for p in load_catalog(c).providers]
         result = asyncio.run(_scan(providers, settings))
-    elif args.mode == "endpoint":
-        result = asyncio.run(_endpoint(settings, args.host, args.port, args.starttls))
+    elif args.mode == "endpoints":
+        result = asyncio.run(_endpoints(settings, args.endpoint))
     else:
         result = asyncio.run(_policy(settings, args.domain))
     print(json.dumps({**result, **_usage()}), flush=True)
