@@ -103,6 +103,16 @@ def test_a_lost_datagram_costs_a_second_not_the_timeout(serve: Callable[..., Udp
     assert 0.9 < elapsed < 4, elapsed
 
 
+def test_a_late_answer_to_the_first_send_is_taken(serve: Callable[..., UdpServer]) -> None:
+    """A slow resolver (1.5 s) answers the first send after we asked again at 1 s: that answer counts. A new
+    socket per send would drop it and wait for the second answer, at 2.5 s."""
+    server = serve(delay=1.5)
+    resolver = Resolver(("127.0.0.1", server.port), timeout=8)
+    t0 = time.monotonic()
+    assert asyncio.run(resolver.resolve("slow.test", "A")).records == ["192.0.2.1"]
+    assert server.seen["slow.test."] == 2 and time.monotonic() - t0 < 2.2
+
+
 def test_a_server_that_never_answers_is_an_error_within_the_timeout(serve: Callable[..., UdpServer]) -> None:
     server = serve(drop=100)
     resolver = Resolver(("127.0.0.1", server.port), timeout=3.5)

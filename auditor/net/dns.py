@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import errno
+import socket
 from dataclasses import dataclass, field
 
+import dns.asyncbackend
 import dns.asyncquery
 import dns.edns
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
 import dns.rcode
@@ -136,16 +139,24 @@ class Resolver:
 
     async def _udp(self, request: dns.message.Message, label: str, rdtype: str) -> dns.message.Message:
         host, port = self.nameserver
+        backend = dns.asyncbackend.get_default_backend()
+        connected = (host, port) if backend.datagram_connection_required() else None
+        try:
+            sock = await backend.make_socket(dns.inet.af_for_address(host), socket.SOCK_DGRAM, 0, None, connected)
+        except OSError as exc:
+            raise DnsError(label, rdtype, self._os_error(exc)) from exc
         last = "no answer"
-        for wait in retransmit_schedule(self.timeout):
-            try:
-                return await dns.asyncquery.udp(request, host, port=port, timeout=wait, ignore_unexpected=True)
-            except dns.exception.Timeout:
-                last = f"timeout after {self.timeout:g}s from {self.address}"
-            except OSError as exc:
-                last = self._os_error(exc)
-            except dns.exception.DNSException as exc:  # malformed reply: hostile or broken server
-                raise DnsError(label, rdtype, f"malformed answer from {self.address}: {exc}") from exc
+        async with sock:  # one socket for every send: a late answer to an earlier send still counts
+            for wait in retransmit_schedule(self.timeout):
+                try:
+                    return await dns.asyncquery.udp(request, host, port=port, timeout=wait, ignore_unexpected=True,
+                                                    sock=sock)
+                except dns.exception.Timeout:
+                    last = f"timeout after {self.timeout:g}s from {self.address}"
+                except OSError as exc:
+                    last = self._os_error(exc)
+                except dns.exception.DNSException as exc:  # malformed reply: hostile or broken server
+                    raise DnsError(label, rdtype, f"malformed answer from {self.address}: {exc}") from exc
         raise DnsError(label, rdtype, last)
 
     async def _tcp(self, request: dns.message.Message, label: str, rdtype: str) -> dns.message.Message:
