@@ -26,8 +26,8 @@ chromium:
 	  echo "make: Chromium could not be installed; the browser and PDF tests will be skipped"
 
 lint: $(STAMP)
-	$(BIN)/ruff check auditor tests
-	$(BIN)/mypy auditor
+	$(BIN)/ruff check auditor tests bench
+	$(BIN)/mypy auditor bench
 
 schema: $(STAMP)
 	$(BIN)/python -m auditor.schema

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import ConfigError
+from auditor.net.dns import MAX_IN_FLIGHT
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRUST_ANCHOR = DATA_DIR / "root-anchors.zone"
@@ -66,6 +67,7 @@ class Settings(BaseModel):
     concurrency: int = Field(default=32, ge=1, le=1024)
     per_host: int = Field(default=3, ge=1, le=64)  # probes at once against one address (politeness)
     tls_connections: int = Field(default=5, ge=1, le=64)  # handshakes in flight in one TLS scan (sslyze's default)
+    dns_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=1, le=4096)  # DNS questions on the wire at once
     tls_scans: int = Field(default=32, ge=1, le=256)  # TLS scans at once in a run (bounds threads and memory)
     port_map: dict[int, int] = Field(default_factory=dict)
     db: Path = Field(default_factory=_default_db)

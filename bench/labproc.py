@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import resource
 import sys
 import threading
 from pathlib import Path
@@ -54,6 +55,12 @@ def _forwarders(port_map: dict[int, int]) -> None:
     threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
 
 
+def _cpu() -> float:
+    """This process's CPU seconds, every thread (servers, relays) included."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", action="append", type=Path, required=True)
@@ -75,11 +82,13 @@ def main() -> None:
                           "zones": len(lab.zones.zones), "dns": f"{lab.dns_address}:{lab.dns_port}",
                           "names": names, "ca_bundle": str(lab.ca_bundle),
                           "smtp_hosts": sorted(h.name for h in lab.world.hosts.values() if h.smtp)}), flush=True)
+        cpu0 = _cpu()
         sys.stdin.read()
+        cpu = _cpu() - cpu0
         carried: list[dict[str, Any]] = [
             {"host": r.host, "name": names.get(r.host, r.host), "port": r.port, "connections": r.connections,
              "datagrams": r.datagrams} for r in relays(lab._servers)]
-        print(json.dumps({"relays": carried}), flush=True)
+        print(json.dumps({"relays": carried, "cpu_s": cpu}), flush=True)
     finally:
         lab.stop()
 

@@ -21,7 +21,8 @@ The critical-path lower bound (one STARTTLS MX, every independent step in parall
                        suites of the accepted versions one by one). Their order only adds to this bound.
 
 The workload's bound is the largest B_design over its MX endpoints (with unlimited parallelism the slowest
-endpoint finishes last). At 0 ms RTT the bound is CPU: the scanner's CPU seconds are reported next to it.
+endpoint finishes last). At 0 ms RTT the bound is CPU: the scanner's and the lab's CPU seconds are reported
+next to it (both share the machine's cores).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Measure:
     p95: float | None = None
     rss_mb: float | None = None
     cpu_s: float | None = None
+    lab_cpu_s: float | None = None
     lab_startup: float | None = None
     bound_min: float | None = None
     bound_design: float | None = None
@@ -184,7 +186,9 @@ def measure(name: str, catalogs: list[Path], overlay: Path, rtt: float, net: int
         m.rss_mb, m.cpu_s, m.errors, m.crashes = r["peak_rss_mb"], r["cpu_s"], r["errors"], r["crashes"]
         m.top_errors = r.get("top_errors", [])
     finally:
-        carried = lab.stop().get("relays", [])
+        stopped = lab.stop()
+        carried = stopped.get("relays", [])
+        m.lab_cpu_s = stopped.get("cpu_s")
     m.relays = carried
     if rtt > 0:
         mx_names = set(lab.info["smtp_hosts"])
@@ -314,7 +318,7 @@ def render(measures: list[Measure], peer_runs: list[PeerRun], started: float, ar
         "(auditor/lab/relay.py). Lab and scanner run in separate processes; RSS"
         f" and CPU are the scanner's. Settings: defaults except {TUNING or 'none'}.",
         "",
-        "| workload | RTT | domains | wall | domains/min | p50 / p95 per provider | peak RSS | scanner CPU |"
+        "| workload | RTT | domains | wall | domains/min | p50 / p95 per provider | peak RSS | CPU scanner / lab |"
         " B_min | B_design (H) | wall / B_design | errors |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -322,7 +326,8 @@ def render(measures: list[Measure], peer_runs: list[PeerRun], started: float, ar
         ratio = m.wall / m.bound_design if m.wall and m.bound_design else None
         lines.append(
             f"| {m.workload} | {m.rtt_ms:g} ms | {m.domains} | {_f(m.wall, 1, ' s')} | {_f(m.per_minute, 0)} | "
-            f"{_f(m.p50, 1)} / {_f(m.p95, 1)} s | {_f(m.rss_mb, 0, ' MB')} | {_f(m.cpu_s, 1, ' s')} | "
+            f"{_f(m.p50, 1)} / {_f(m.p95, 1)} s | {_f(m.rss_mb, 0, ' MB')} | "
+            f"{_f(m.cpu_s, 1)} / {_f(m.lab_cpu_s, 1)} s | "
             f"{_f(m.bound_min, 2, ' s')} | {_f(m.bound_design, 2, ' s')}"
             f"{f' ({m.handshakes})' if m.handshakes is not None else ''} | {_f(ratio, 1, '×')} | "
             f"{m.errors}{f', {m.crashes} probe crash/deadline' if m.crashes else ''}"
@@ -351,7 +356,7 @@ def main() -> None:
     ap.add_argument("--no-mass-peer", action="store_true", help="skip testssl.sh on every MX at once (minutes)")
     ap.add_argument("--timeout", type=float, default=1500, help="seconds one measurement may take")
     ap.add_argument("--out", type=Path, default=None)
-    knobs = ("per_host", "tls_connections", "tls_scans", "probe_deadline")
+    knobs = ("per_host", "tls_connections", "tls_scans", "dns_in_flight", "probe_deadline")
     for knob in knobs:
         kind = float if knob == "probe_deadline" else int
         ap.add_argument("--" + knob.replace("_", "-"), type=kind, help=f"experiment: the {knob} setting")

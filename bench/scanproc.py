@@ -51,7 +51,7 @@ async def _scan(providers: list[Provider], settings: Settings) -> dict[str, Any]
             "domains": sum(len(p.mail_domains) for p in providers), "findings": len(checks),
             "errors": sum(c.status.value == "error" for c in checks),
             "crashes": sum(c.id in ("scan.probe", "scan.deadline") for c in checks),
-            "top_errors": Counter(f"{c.id}: {c.summary[:90]}" for c in checks
+            "top_errors": Counter(f"{c.id}: {c.summary[:200]}" for c in checks
                                   if c.status.value == "error").most_common(8)}
 
 

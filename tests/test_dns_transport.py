@@ -30,6 +30,7 @@ class UdpServer:
 
     delay: float = 0.0
     drop: int = 0
+    stray: bool = False  # first send: answer another question with the same ID, as a stray late answer would
     port: int = 0
     seen: dict[str, int] = field(default_factory=dict)
     outstanding: int = 0
@@ -50,6 +51,10 @@ class UdpServer:
                 name = query.question[0].name.to_text()
                 server.seen[name] = server.seen.get(name, 0) + 1
                 if server.seen[name] <= server.drop:
+                    return
+                if server.stray and server.seen[name] == 1:
+                    other = dns.message.make_query("other.test", "A", id=query.id)
+                    self.transport.sendto(dns.message.make_response(other).to_wire(), addr)  # type: ignore[attr-defined]
                     return
                 server.outstanding += 1
                 server.peak = max(server.peak, server.outstanding)
@@ -111,6 +116,12 @@ def test_a_late_answer_to_the_first_send_is_taken(serve: Callable[..., UdpServer
     t0 = time.monotonic()
     assert asyncio.run(resolver.resolve("slow.test", "A")).records == ["192.0.2.1"]
     assert server.seen["slow.test."] == 2 and time.monotonic() - t0 < 2.2
+
+
+def test_an_answer_to_another_question_is_not_taken(serve: Callable[..., UdpServer]) -> None:
+    server = serve(stray=True)
+    answer = asyncio.run(Resolver(("127.0.0.1", server.port), timeout=8).resolve("asked.test", "A"))
+    assert answer.records == ["192.0.2.1"] and server.seen["asked.test."] == 2
 
 
 def test_a_server_that_never_answers_is_an_error_within_the_timeout(serve: Callable[..., UdpServer]) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-from dataclasses import dataclass
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 

@@ -64,7 +64,7 @@ class ScanContext:
     @classmethod
     def create(cls, settings: Settings, *, rdap_cache: RdapCache | None = None) -> ScanContext:
         """`rdap_cache`: a store that keeps RDAP answers across runs (the per-run cache is always on)."""
-        resolver = Resolver(settings.resolver_address(), timeout=settings.timeout)
+        resolver = Resolver(settings.resolver_address(), timeout=settings.timeout, in_flight=settings.dns_in_flight)
         http = HttpFetcher(resolver, ca_bundle=settings.ca_bundle, timeout=settings.timeout,
                            port_map=settings.port_map)
         bundle = settings.ca_bundle or Path(certifi.where())
