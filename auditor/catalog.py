@@ -39,6 +39,7 @@ SCHEMA = "auditor.providers/1"
 MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 16  # the format nests 6 deep; anything deeper is garbage or an attack
 DEFAULT_PORT = 443
+ENDPOINT_KEYS = ("host", "port", "tls", "protocol")  # an endpoint written as a mapping
 ROLES = ("webmail", "api", "chat", "web", "directory", "media", "relay")
 Role = Literal["webmail", "api", "chat", "web", "directory", "media", "relay"]
 
@@ -178,10 +179,20 @@ def _tristate(value: Any) -> Any:
     raise ValueError(f"{_show(value)} is not allowed: write true, false or unknown")
 
 
+def _strict_bool(value: Any) -> Any:
+    """true | false only (YAML's yes/no/on/off are ambiguous: refused)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{_show(value)} is not allowed: write true or false")
+
+
 Hostname = Annotated[str, AfterValidator(normalize_hostname)]
 Url = Annotated[str, AfterValidator(_check_url)]
 Country = Annotated[str | None, BeforeValidator(_unknown_to_none), AfterValidator(_check_country)]
 TriState = Annotated[bool | None, BeforeValidator(_tristate)]
+Flag = Annotated[bool, BeforeValidator(_strict_bool)]
 Name = Annotated[str, _text(200)]
 OptName = Annotated[str | None, BeforeValidator(_unknown_to_none), _text(200)]
 OptText = Annotated[str | None, BeforeValidator(_unknown_to_none), _text(2000)]
@@ -215,6 +226,10 @@ class Endpoint(_Frozen):
     host: Hostname
     port: int
     role: Role
+    # false: the port speaks the provider's own protocol (e.g. Threema's NaCl-based chat), so it is located
+    # but not TLS-scanned; `protocol` says what it speaks, for the reports
+    tls: Flag = True
+    protocol: Annotated[str | None, _text(200)] = None
 
     @field_validator("port", mode="before")
     @classmethod
@@ -224,6 +239,13 @@ class Endpoint(_Frozen):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
             raise ValueError(f"{_show(value)} is not a number from 1 to 65535")
         return value
+
+    @model_validator(mode="after")
+    def _protocol_when_not_tls(self) -> Endpoint:
+        if not self.tls and not self.protocol:
+            raise ValueError("tls: false needs `protocol:`, a short description of what the port speaks instead "
+                             "(e.g. protocol: \"Threema chat protocol (NaCl), not TLS\")")
+        return self
 
     @property
     def address(self) -> str:
@@ -254,8 +276,25 @@ class Claim(_Frozen):
         return self
 
 
+def _endpoint_item(item: Any, role: str) -> dict[str, Any]:
+    """One list item: `"host[:port]"`, or `{host, port, tls, protocol}` (the Endpoint model checks values)."""
+    if isinstance(item, str):
+        host, port = split_host_port(item)
+        return {"host": host, "port": port, "role": role}
+    if isinstance(item, Mapping):
+        unknown = [key for key in item if key not in ENDPOINT_KEYS]
+        if unknown:  # `role` included: the list's key gives it
+            where = f" in endpoint {item['host']!r}" if isinstance(item.get("host"), str) else ""
+            raise ValueError(f"unknown key {_show(unknown[0])}{where}; allowed keys: {', '.join(ENDPOINT_KEYS)} "
+                             "(check the spelling; the role is the list's key)")
+        return {"port": DEFAULT_PORT, **item, "role": role}
+    raise ValueError(f"endpoint {_show(item)} must be a \"host[:port]\" string or a mapping "
+                     f"{{{', '.join(ENDPOINT_KEYS)}}}")
+
+
 def endpoints_from_roles(roles: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The catalog's `role -> ["host[:port]", …]` mapping, flattened in file order."""
+    """The catalog's `role -> ["host[:port]" | {host: …, port: …, tls: …, protocol: …}, …]`, flattened in
+    file order."""
     flat: list[dict[str, Any]] = []
     for role, items in roles.items():
         if role not in ROLES:
@@ -263,12 +302,8 @@ def endpoints_from_roles(roles: Mapping[str, Any]) -> list[dict[str, Any]]:
         if items is None:
             continue
         if not isinstance(items, list):
-            raise ValueError(f"endpoints.{role} must be a list of \"host[:port]\" strings")
-        for item in items:
-            if not isinstance(item, str):
-                raise ValueError(f"endpoint {_show(item)} must be a \"host[:port]\" string")
-            host, port = split_host_port(item)
-            flat.append({"host": host, "port": port, "role": role})
+            raise ValueError(f"endpoints.{role} must be a list of \"host[:port]\" strings or {{host: …}} mappings")
+        flat += [_endpoint_item(item, role) for item in items]
     return flat
 
 
@@ -450,6 +485,9 @@ def _flatten_endpoints(data: dict[str, Any], lines: dict[Loc, int], path: str) -
                     raise CatalogError(path, lines.get(loc), str(exc)) from None
                 for entry in entries:
                     lines[(*base, len(flat))] = lines[loc]
+                    for key in entry:  # a mapping item: each key's own line, for errors about its value
+                        if (*loc, key) in lines:
+                            lines[(*base, len(flat), key)] = lines[(*loc, key)]
                     flat.append(entry)
         provider["endpoints"] = flat
 

@@ -56,7 +56,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def _web_units(provider: Provider, ctx: ScanContext) -> list[Awaitable[list[Finding]]]:
     units: list[Awaitable[list[Finding]]] = []
     for ep in provider.endpoints:
-        if ep.port == HTTPS_PORT:
+        if ep.port == HTTPS_PORT and ep.tls:
             units.append(_one(hsts_finding(ep.host, ep.port, ctx)))
             if ep.role in SECURITY_TXT_ROLES:
                 units.append(_one(security_txt_finding(ep.host, ep.port, ctx)))
@@ -73,7 +73,8 @@ async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult
     dpf = provider.company.dpf_certified
     units: list[Awaitable[list[Finding]]] = [audit_mail_domain(d, ctx, dpf_certified=dpf)
                                              for d in provider.mail_domains]
-    units += [ctx.endpoint(TlsEndpoint(ep.host, ep.host, ep.port, starttls=False, dpf_certified=dpf), audit_endpoint)
+    units += [ctx.endpoint(TlsEndpoint(ep.host, ep.host, ep.port, starttls=False, dpf_certified=dpf,
+                                       not_tls=None if ep.tls else ep.protocol), audit_endpoint)
               for ep in provider.endpoints]
     units += [policy_host_locations(d, ctx, dpf_certified=dpf) for d in provider.mail_domains]
     units += _web_units(provider, ctx)

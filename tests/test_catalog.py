@@ -121,6 +121,9 @@ def test_real_catalog_mail_providers_have_domains_and_company(real: Catalog) -> 
     assert posteo.company.country == "DE"
     threema = real.get("threema")
     assert "g-00.0.threema.ch:5222" in [e.address for e in threema.endpoints]
+    [chat] = [e for e in threema.endpoints if e.role == "chat"]
+    assert chat.tls is False and chat.protocol and "NaCl" in chat.protocol  # Threema's own protocol, not TLS
+    assert all(e.tls and e.protocol is None for e in threema.endpoints if e is not chat)
     # unknown stays unknown: Telegram's legal entity is not confirmed in the research
     assert real.get("telegram").company.legal_name is None
 
@@ -184,6 +187,71 @@ def test_provider_accepts_role_mapping_programmatically() -> None:
     })
     assert provider.endpoints == [
         Endpoint(host="chat.x.example", port=5222, role="chat"), Endpoint(host="x.example", port=443, role="web")]
+
+
+THREEMA_CHAT = '      chat: ["g-00.0.threema.ch:5222"]\n'
+NOT_TLS = '"Threema chat protocol (NaCl), not TLS"'
+
+
+def with_chat(*item_lines: str) -> str:
+    """GOOD with Threema's chat endpoint replaced by one list item written over these lines."""
+    item = "".join(("        - " if i == 0 else "          ") + line + "\n" for i, line in enumerate(item_lines))
+    return GOOD.replace(THREEMA_CHAT, "      chat:\n" + item)
+
+
+@pytest.mark.parametrize("text", [
+    with_chat(f"{{host: g-00.0.threema.ch, port: 5222, tls: false, protocol: {NOT_TLS}}}"),
+    with_chat("host: G-00.0.Threema.CH", "port: 5222", "tls: False", f"protocol: {NOT_TLS}"),
+])
+def test_endpoint_mapping_form(text: str) -> None:
+    threema = parse_catalog(text, "providers.yaml").providers[1]
+    assert threema.endpoints[0] == Endpoint(host="g-00.0.threema.ch", port=5222, role="chat", tls=False,
+                                            protocol="Threema chat protocol (NaCl), not TLS")
+    assert threema.endpoints[1] == Endpoint(host="apip.threema.ch", port=443, role="directory")  # strings: TLS
+
+
+def test_endpoint_mapping_defaults_to_tls_on_443() -> None:
+    threema = parse_catalog(with_chat("{host: chat.threema.ch}"), "providers.yaml").providers[1]
+    assert threema.endpoints[0] == Endpoint(host="chat.threema.ch", port=443, role="chat", tls=True, protocol=None)
+    text = with_chat("{host: chat.threema.ch, tls: true, protocol: XMPP}")  # a protocol may describe a TLS port
+    assert parse_catalog(text, "providers.yaml").providers[1].endpoints[0].protocol == "XMPP"
+
+
+def test_not_tls_endpoint_needs_protocol() -> None:
+    text = with_chat("host: g-00.0.threema.ch", "port: 5222", "tls: false")
+    check_error(text, line_of(text, "- host: g-00"), "provider 'threema', endpoint 'g-00.0.threema.ch:5222'",
+                "tls: false needs `protocol:`", "protocol: \"Threema chat protocol")
+    text = with_chat("{host: g-00.0.threema.ch, tls: false, protocol: ''}")
+    check_error(text, line_of(text, "- {host: g-00"), "protocol: must not be empty")
+
+
+@pytest.mark.parametrize("key", ["colour: blue", "role: web", "url: https://g-00.0.threema.ch"])
+def test_endpoint_mapping_unknown_key(key: str) -> None:
+    text = with_chat("host: g-00.0.threema.ch", "port: 5222", key)
+    check_error(text, line_of(text, "- host: g-00"), f"unknown key {key.split(':')[0]!r} in endpoint",
+                "allowed keys: host, port, tls, protocol")
+
+
+def test_endpoint_mapping_bad_values_name_their_line() -> None:
+    text = with_chat("host: g-00.0.threema.ch", "port: 5222", "tls: no", f"protocol: {NOT_TLS}")
+    check_error(text, line_of(text, "tls: no"), "endpoint 'g-00.0.threema.ch:5222', tls", "write true or false")
+    text = with_chat("host: g-00.0.threema.ch", "port: 99999")
+    check_error(text, line_of(text, "port: 99999"), "is not a number from 1 to 65535")
+    text = with_chat("port: 5222", "host: bad_host.example")
+    check_error(text, line_of(text, "host: bad_host"), "not a valid host name")
+    text = with_chat("port: 5222")
+    check_error(text, line_of(text, "- port: 5222"), "missing required key 'host'", "provider 'threema'")
+
+
+def test_provider_accepts_endpoint_mapping_programmatically() -> None:
+    provider = Provider.model_validate({
+        "id": "x", "name": "X", "kind": "chat",
+        "company": {"legal_name": None, "country": None},
+        "endpoints": {"chat": [{"host": "chat.x.example", "port": 5222, "tls": False, "protocol": "own"}]},
+    })
+    assert provider.endpoints == [Endpoint(host="chat.x.example", port=5222, role="chat", tls=False, protocol="own")]
+    with pytest.raises(ValueError, match="needs `protocol:`"):
+        Endpoint(host="chat.x.example", port=5222, role="chat", tls=False)
 
 
 def test_normalize_hostname() -> None:
@@ -315,9 +383,9 @@ def test_unknown_endpoint_role() -> None:
     check_error(text, line_of(text, "smtp: [x.ch]"), "unknown endpoint role 'smtp'", "webmail, api, chat")
 
 
-def test_endpoint_not_a_string() -> None:
-    text = GOOD.replace("directory: [apip.threema.ch]", "directory:\n        - {host: apip.threema.ch}")
-    check_error(text, line_of(text, "- {host: apip.threema.ch}"), "host[:port]")
+def test_endpoint_neither_string_nor_mapping() -> None:
+    text = GOOD.replace("directory: [apip.threema.ch]", "directory:\n        - [apip.threema.ch]")
+    check_error(text, line_of(text, "- [apip.threema.ch]"), "host[:port]", "or a mapping {host, port, tls, protocol}")
 
 
 def test_endpoints_must_be_mapping() -> None:

@@ -433,6 +433,7 @@ def test_non_tls_app_port_fails_fast(lab: Lab) -> None:
     host = "g-00.0.threema.ch"
     if host not in lab.world.hosts:
         pytest.skip("the catalog in use has no Threema chat endpoint")
+    assert 5222 in lab.world.hosts[host].raw_ports  # from the catalog's {host, port, tls: false} mapping
     t0 = time.monotonic()
     raw = socket.create_connection((lab.address(host), 5222), timeout=5)
     with pytest.raises((ssl.SSLError, ConnectionError)):

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from labscan import checks, provider, scan_lab
 
-from auditor.catalog import Catalog, load_catalog
+from auditor.catalog import Catalog, Endpoint, load_catalog
 from auditor.findings import Audit, Finding, ProviderResult, Status
 from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
+from auditor.scan import run_unit
 from auditor.schema import SCHEMA_FILE, audit_document, generate_schema
+from auditor.scoring.engine import score_audit
 from auditor.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,9 +119,52 @@ def test_dns_failure_is_an_error_not_no_record(audit: Audit) -> None:
     assert "SERVFAIL" in f.summary
 
 
-def test_chat_endpoint_that_is_not_tls_is_an_error(audit: Audit) -> None:
-    chat = [f for f in checks(audit, "threema", "tls.protocols") if f.target == "g-00.0.threema.ch:5222"]
-    assert chat and chat[0].status == Status.ERROR
+THREEMA_CHAT = "g-00.0.threema.ch"
+
+
+def test_chat_endpoint_not_tls_per_catalog_is_skipped_and_located(audit: Audit) -> None:
+    """Threema's chat port speaks Threema's own protocol (`tls: false` in the catalog): its TLS checks are
+    skipped with the reason, not errors of the provider; where its servers are is still established."""
+    for check in ("tls.protocols", "tls.ciphers", "tls.certificate"):
+        [f] = [f for f in checks(audit, "threema", check) if f.target == f"{THREEMA_CHAT}:5222"]
+        assert f.status == Status.SKIP and f.value is None, f
+        assert "not a TLS service per the catalog" in f.summary
+        assert "Threema chat protocol (NaCl), not TLS" in f.summary
+        assert f.evidence["catalog"] == {"tls": False, "protocol": "Threema chat protocol (NaCl), not TLS"}
+    located = [f for f in checks(audit, "threema", "hosting.location") if f.subject == THREEMA_CHAT]
+    assert located and all(f.value["country"] == "CH" and f.value["region"] == "adequacy" for f in located)
+    assert not [f for f in checks(audit, "threema", "https.hsts") if f.subject == THREEMA_CHAT]
+    # the scoring reads the skips as "not applicable": the chat port is neither a failure nor "not verified"
+    threema = provider(score_audit(audit, "rgpd"), "threema").score
+    assert threema is not None
+    assert not [c.id for c in threema.criteria if THREEMA_CHAT in (c.reason or "")]
+    [chat_web] = [c for c in threema.criteria if c.id == "tls_chat_web"]
+    assert chat_web.status == "met" and "tls_chat_web" not in threema.blockers
+
+
+def test_tls_endpoint_that_is_not_tls_is_an_error(lab: Lab) -> None:
+    """The same port listed without `tls: false`: a handshake that fails is the probe's `error`, never a pass."""
+    threema = load_catalog(ROOT / "providers.yaml").get("threema")
+    as_tls = threema.model_copy(update={"endpoints": [Endpoint(host=THREEMA_CHAT, port=5222, role="chat")],
+                                        "claims": []})
+    result = run_unit(as_tls, load_settings(lab.overrides(), environ={}))
+    for check in ("tls.protocols", "tls.ciphers", "tls.certificate"):
+        [f] = [f for f in result.checks if f.id == check]
+        assert f.status == Status.ERROR and f.target == f"{THREEMA_CHAT}:5222", f
+    assert [f for f in result.checks if f.id == "hosting.location"]
+
+
+def test_not_tls_endpoint_that_does_not_resolve_is_a_location_error(lab: Lab) -> None:
+    """No address: the TLS checks still do not apply, and the location is what could not be established."""
+    threema = load_catalog(ROOT / "providers.yaml").get("threema")
+    gone = Endpoint(host="g-99.0.threema.ch", port=5222, role="chat", tls=False, protocol="Threema chat protocol")
+    result = run_unit(threema.model_copy(update={"endpoints": [gone], "claims": []}),
+                      load_settings(lab.overrides(), environ={}))
+    tls = [f for f in result.checks if f.id.startswith("tls.")]
+    assert len(tls) == 3 and all(f.status == Status.SKIP for f in tls)
+    [located] = [f for f in result.checks if f.id == "hosting.location"]
+    assert located.status == Status.ERROR and located.target == "g-99.0.threema.ch"
+    assert "g-99.0.threema.ch" in located.summary
 
 
 def test_claims_verified_against_served_pages(audit: Audit) -> None:

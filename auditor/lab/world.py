@@ -6,8 +6,8 @@ how its servers *behave* (MX hosts, hosting country, TLS versions, DNSSEC, MTA-S
 by owner name, signing policies and DNS faults. The runner turns it into servers.
 
 Catalogs are read with `yaml.safe_load` here, tolerantly (a list under `providers:` or a mapping by id;
-`mail_domains` or `domains`; endpoints as URLs, host names or `{url: …}`; claims as a list or a mapping),
-so the lab does not depend on the catalog module's models.
+`mail_domains` or `domains`; endpoints as URLs, host names, `{url: …}` or `{host: …, port: …}`; claims as a
+list or a mapping), so the lab does not depend on the catalog module's models.
 """
 
 from __future__ import annotations
@@ -105,7 +105,11 @@ def _as_list(value: Any) -> list[Any]:
 
 def _url(item: Any) -> str | None:
     if isinstance(item, dict):
+        # {url: …}, or the catalog's {host: …, port: …, tls: false, …}: its port is kept (an app protocol)
+        port = item.get("port")
         item = item.get("url") or item.get("host") or item.get("hostname")
+        if isinstance(item, str) and port is not None and "://" not in item and ":" not in item:
+            item = f"{item}:{port}"
     if not isinstance(item, str) or not item:
         return None
     return item if "://" in item else f"https://{item}/"

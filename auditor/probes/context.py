@@ -81,12 +81,12 @@ class ScanContext:
         """DNSSEC validation of one question, from our anchors, through our resolver, with the run's cache."""
         return await validate(name, rdtype, query_via(self.resolver), self.anchors, cache=self.dnssec_cache)
 
-    _endpoints: dict[tuple[str, int, bool], asyncio.Future[list[Finding]]] = field(default_factory=dict)
+    _endpoints: dict[tuple[str, int, bool, bool], asyncio.Future[list[Finding]]] = field(default_factory=dict)
 
     async def endpoint(self, ep: TlsEndpoint, audit: Callable[[TlsEndpoint, ScanContext], Awaitable[list[Finding]]],
                        ) -> list[Finding]:
         """Scan each (host, port, mode) once per run, even when several domains or providers share it."""
-        key = (ep.host, ep.port, ep.starttls)
+        key = (ep.host, ep.port, ep.starttls, ep.not_tls is None)  # two catalogs may disagree on TLS
         fut = self._endpoints.get(key)
         first = fut is None
         if fut is None:
