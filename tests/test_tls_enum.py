@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sslyze import Scanner, ServerNetworkLocation, ServerScanRequest, ServerScanStatusEnum
+from sslyze import ScanCommand, Scanner, ServerNetworkLocation, ServerScanRequest, ServerScanStatusEnum
 
 from auditor.lab import Lab
 from auditor.net.tls_enum import VERSIONS, TlsScan, enumerate_tls, families, network_config
@@ -18,17 +18,22 @@ SERVERS = [("mx01.posteo.de", 25), ("mx.weakcipher.example", 25), ("mx.legacytls
            ("mx.weakkey.example", 25), ("posteo.de", 443)]
 
 
+COMMANDS = {"SSLv2": ScanCommand.SSL_2_0_CIPHER_SUITES, "SSLv3": ScanCommand.SSL_3_0_CIPHER_SUITES,
+            "TLSv1": ScanCommand.TLS_1_0_CIPHER_SUITES, "TLSv1.1": ScanCommand.TLS_1_1_CIPHER_SUITES,
+            "TLSv1.2": ScanCommand.TLS_1_2_CIPHER_SUITES, "TLSv1.3": ScanCommand.TLS_1_3_CIPHER_SUITES}
+
+
 def full_enumeration(lab: Lab, host: str, port: int) -> dict[str, set[str]]:
     """sslyze on its own: every cipher-suite command, every suite."""
     location = ServerNetworkLocation(hostname=host, port=lab.port(port), ip_address=lab.address(host))
     request = ServerScanRequest(server_location=location, network_configuration=network_config(host, port == 25, 5),
-                                scan_commands={command for _, command in VERSIONS.values()})
+                                scan_commands=set(COMMANDS.values()))
     scanner = Scanner(per_server_concurrent_connections_limit=5)
     scanner.queue_scans([request])
     [server] = list(scanner.get_results())
     assert server.scan_status == ServerScanStatusEnum.COMPLETED and server.scan_result is not None
     found = {}
-    for version, (_, command) in VERSIONS.items():
+    for version, command in COMMANDS.items():
         attempt = getattr(server.scan_result, command.value)
         assert attempt.result is not None, f"{version}: {attempt.error_reason}"
         if attempt.result.accepted_cipher_suites:
@@ -47,6 +52,7 @@ def test_same_suites_as_the_full_enumeration(lab: Lab, host: str, port: int) -> 
 
 
 def test_families_partition_every_suite() -> None:
+    assert list(COMMANDS) == list(VERSIONS)
     for version in VERSIONS:
         fams = families(version)
         suites = [s for f in fams for s in f.suites]

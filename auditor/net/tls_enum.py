@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from cryptography import x509
 from nassl import _nassl
 from nassl.ssl_client import ClientCertificateRequested
-from sslyze import ProtocolWithOpportunisticTlsEnum, ScanCommand, ServerNetworkConfiguration, ServerNetworkLocation
+from sslyze import ProtocolWithOpportunisticTlsEnum, ServerNetworkConfiguration, ServerNetworkLocation
 from sslyze.connection_helpers.tls_connection import NoCiphersAvailableBugInSSlyze, SslConnection
 from sslyze.errors import ConnectionToServerFailed, ServerTlsConfigurationNotSupported, TlsHandshakeFailed
 from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import (
@@ -41,14 +41,14 @@ from sslyze.server_connectivity import ServerConnectivityInfo, TlsVersionEnum, c
 
 T = TypeVar("T")
 
-# Each version, oldest first: sslyze's version and its cipher-suite command.
-VERSIONS: dict[str, tuple[TlsVersionEnum, ScanCommand]] = {
-    "SSLv2": (TlsVersionEnum.SSL_2_0, ScanCommand.SSL_2_0_CIPHER_SUITES),
-    "SSLv3": (TlsVersionEnum.SSL_3_0, ScanCommand.SSL_3_0_CIPHER_SUITES),
-    "TLSv1": (TlsVersionEnum.TLS_1_0, ScanCommand.TLS_1_0_CIPHER_SUITES),
-    "TLSv1.1": (TlsVersionEnum.TLS_1_1, ScanCommand.TLS_1_1_CIPHER_SUITES),
-    "TLSv1.2": (TlsVersionEnum.TLS_1_2, ScanCommand.TLS_1_2_CIPHER_SUITES),
-    "TLSv1.3": (TlsVersionEnum.TLS_1_3, ScanCommand.TLS_1_3_CIPHER_SUITES),
+# Each version, oldest first, as reported and as sslyze names it.
+VERSIONS: dict[str, TlsVersionEnum] = {
+    "SSLv2": TlsVersionEnum.SSL_2_0,
+    "SSLv3": TlsVersionEnum.SSL_3_0,
+    "TLSv1": TlsVersionEnum.TLS_1_0,
+    "TLSv1.1": TlsVersionEnum.TLS_1_1,
+    "TLSv1.2": TlsVersionEnum.TLS_1_2,
+    "TLSv1.3": TlsVersionEnum.TLS_1_3,
 }
 
 _ALL = "ALL:COMPLEMENTOFALL:-PSK:-SRP"
@@ -129,11 +129,14 @@ class Family:
         return ":".join(s.openssl_name for s in self.suites)
 
 
+_KX = re.compile(r"(?:TLS|SSL)_(\w+?)_WITH_")  # the key exchange and authentication in an IANA suite name
+
+
 @functools.cache
 def families(version: str) -> tuple[Family, ...]:
     """sslyze's suites of `version` grouped by (client, key exchange + authentication): TLS 1.2's 158 suites
     make 21 families. SSLv2 and TLS 1.3 names carry no key exchange: each suite is its own family."""
-    tls_version = VERSIONS[version][0]
+    tls_version = VERSIONS[version]
     groups: dict[tuple[bool, str], list[CipherSuite]] = {}
     for suite in sorted(CipherSuitesRepository.get_all_cipher_suites(tls_version), key=lambda c: c.name):
         legacy = tls_version != TlsVersionEnum.TLS_1_3 and (
@@ -144,14 +147,12 @@ def families(version: str) -> tuple[Family, ...]:
     return tuple(Family(version, legacy, kx, tuple(suites)) for (legacy, kx), suites in groups.items())
 
 
-_KX = re.compile(r"(?:TLS|SSL)_(\w+?)_WITH_")
-
 
 def handshake(location: ServerNetworkLocation, config: ServerNetworkConfiguration, version: str, legacy: bool,
               suites: str) -> VersionProbe:
     """One handshake offering `suites`: does the server accept any of them with this version?"""
     # Client certificate requests are not ignored: a server that demands one still accepts the suite.
-    conn = SslConnection(location, config, VERSIONS[version][0], should_ignore_client_auth=False,
+    conn = SslConnection(location, config, VERSIONS[version], should_ignore_client_auth=False,
                          should_use_legacy_openssl=legacy)
     if version == "TLSv1.3":
         conn.ssl_client.set_ciphersuites(suites)  # type: ignore[attr-defined]  # modern client only
@@ -268,7 +269,7 @@ class _Enumerator:
         return refused
 
     def _test_suites(self, info: ServerConnectivityInfo, family: Family) -> None:
-        tls_version = VERSIONS[family.version][0]
+        tls_version = VERSIONS[family.version]
         self.suite_tests += [(family.version, self.submit(connect_with_cipher_suite, info, tls_version, suite))
                              for suite in family.suites]
 
