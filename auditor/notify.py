@@ -7,9 +7,10 @@ against the configured CA bundle. That is also what lets the lab's servers recei
 
 Where the settings come from (highest first): `--notify-webhook` / `--notify-email` when the command line
 passes them, then `AUDITOR_NOTIFY_WEBHOOK`, `AUDITOR_NOTIFY_EMAIL`, `AUDITOR_SMTP_HOST` (HOST[:PORT], port
-587 by default), `AUDITOR_SMTP_FROM`. Secrets come from the environment only, never from flags (which
-other users can read in `ps`) nor from the config file: `AUDITOR_WEBHOOK_SECRET` (HMAC-SHA256 key),
-`AUDITOR_SMTP_USER` and `AUDITOR_SMTP_PASSWORD`.
+587 by default), `AUDITOR_SMTP_FROM`, then the config file's `[notify]` table (`webhook`, `email`,
+`smtp_host`, `smtp_from`). Secrets come from the environment only, never from flags (which other users can
+read in `ps`) nor from the config file: `AUDITOR_WEBHOOK_SECRET` (HMAC-SHA256 key), `AUDITOR_SMTP_USER`
+and `AUDITOR_SMTP_PASSWORD`.
 
 A notification that fails is reported, never raised: the audit is stored and the exit code still says
 what the audit found (see `deliver`).
@@ -65,23 +66,24 @@ class NotifyConfig:
     smtp_from: str | None = None
 
     @classmethod
-    def load(cls, flags: Mapping[str, str | None] | None = None,
-             environ: Mapping[str, str] | None = None) -> NotifyConfig:
-        """From `flags` (keys `webhook`, `email`; None = not given), then the environment."""
+    def load(cls, flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None,
+             file: Mapping[str, str] | None = None) -> NotifyConfig:
+        """From `flags` (keys `webhook`, `email`; None = not given), then the environment, then `file` (the
+        config file's `[notify]` table, see `auditor.settings.notify_file_settings`)."""
         env = os.environ if environ is None else environ
         given = {k: v for k, v in (flags or {}).items() if v}
 
         def pick(key: str, var: str) -> str | None:
-            return given.get(key) or env.get(var) or None
+            return given.get(key) or env.get(var) or (file or {}).get(key) or None
 
         return cls(
             webhook=pick("webhook", "AUDITOR_NOTIFY_WEBHOOK"),
             webhook_secret=env.get("AUDITOR_WEBHOOK_SECRET") or None,
             email=pick("email", "AUDITOR_NOTIFY_EMAIL"),
-            smtp_host=env.get("AUDITOR_SMTP_HOST") or None,
+            smtp_host=pick("smtp_host", "AUDITOR_SMTP_HOST"),
             smtp_user=env.get("AUDITOR_SMTP_USER") or None,
             smtp_password=env.get("AUDITOR_SMTP_PASSWORD") or None,
-            smtp_from=env.get("AUDITOR_SMTP_FROM") or None,
+            smtp_from=pick("smtp_from", "AUDITOR_SMTP_FROM"),
         )
 
     @property
@@ -101,8 +103,8 @@ class NotifyConfig:
                 raise ConfigError(f"{name}: expected one e-mail address, got {value!r}")
         if self.email:
             if not self.smtp_host:
-                raise ConfigError("--notify-email needs AUDITOR_SMTP_HOST=HOST[:PORT] (the SMTP server to send "
-                                  "through, with STARTTLS)")
+                raise ConfigError("--notify-email needs AUDITOR_SMTP_HOST=HOST[:PORT] or smtp_host in the config "
+                                  "file's [notify] table (the SMTP server to send through, with STARTTLS)")
             try:
                 parse_host_port(self.smtp_host, SMTP_SUBMISSION_PORT)
             except ValueError as exc:

@@ -21,7 +21,7 @@ from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
 from auditor.scan import run_scan
 from auditor.schema import audit_document
-from auditor.settings import Settings, load_settings
+from auditor.settings import Settings, load_settings, notify_file_settings
 
 if TYPE_CHECKING:
     from auditor.store import Store
@@ -45,7 +45,7 @@ class ScanRequest:
         command line has them; the environment is read either way (see auditor.notify)."""
         settings = load_settings(flags, config=config)
         providers = _select(load_catalog(catalog), only)
-        notify = NotifyConfig.load(notify_flags)
+        notify = NotifyConfig.load(notify_flags, file=notify_file_settings(config))
         if cron:
             notify.validate()  # a typo in the address must fail now (exit 2), not after an hour of scanning
         return cls(settings, providers, json_out, html_out, cron, notify=notify)

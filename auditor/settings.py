@@ -115,17 +115,41 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+# The config file's `[notify]` table: where a cron run reports a regression (see auditor.notify). Secrets
+# (the webhook key, the SMTP password) stay in the environment: a config file is too easily shared.
+NOTIFY_KEYS = ("webhook", "email", "smtp_host", "smtp_from")
+NOTIFY_SECRETS = {"webhook_secret": "AUDITOR_WEBHOOK_SECRET", "smtp_user": "AUDITOR_SMTP_USER",
+                  "smtp_password": "AUDITOR_SMTP_PASSWORD"}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or pass --config") from exc
-    unknown = sorted(set(data) - set(Settings.model_fields))
+    unknown = sorted(set(data) - set(Settings.model_fields) - {"notify"})
     if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(Settings.model_fields)}")
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(Settings.model_fields)}, "
+                          "and the [notify] table")
+    notify = data.get("notify", {})
+    if not isinstance(notify, dict):
+        raise ConfigError(f"{path}: notify must be a table ([notify] with {', '.join(NOTIFY_KEYS)})")
+    for key, value in notify.items():
+        if key in NOTIFY_SECRETS:
+            raise ConfigError(f"{path}: [notify] {key} is a secret: set {NOTIFY_SECRETS[key]} in the environment")
+        if key not in NOTIFY_KEYS:
+            raise ConfigError(f"{path}: unknown [notify] key {key!r}; known: {', '.join(NOTIFY_KEYS)}")
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: [notify] {key} must be a string")
     return data
+
+
+def notify_file_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The `[notify]` table of the config file `load_settings` reads (empty without one)."""
+    path = _config_path(config, os.environ if environ is None else environ)
+    return dict(_read_file(path).get("notify", {})) if path else {}
 
 
 def _config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -148,7 +172,7 @@ def load_settings(
     merged: dict[str, Any] = {}
     path = _config_path(config, environ)
     if path:
-        merged.update(_from_file(path))
+        merged.update({k: v for k, v in _read_file(path).items() if k != "notify"})
     merged.update(_from_env(environ))
     merged.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:

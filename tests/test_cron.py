@@ -214,9 +214,22 @@ def test_notification_settings_are_checked_before_scanning(tmp_path: Path) -> No
     result = run([str(AUDITOR), "scan", "--providers", str(LAB_CATALOG), "--only", "exemplary", "--db",
                   str(tmp_path / "a.sqlite"), "--cron"], env, timeout=30)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == ("auditor: --notify-email needs AUDITOR_SMTP_HOST=HOST[:PORT] (the SMTP server to "
-                             "send through, with STARTTLS)\n")
+    assert result.stderr == ("auditor: --notify-email needs AUDITOR_SMTP_HOST=HOST[:PORT] or smtp_host in the "
+                             "config file's [notify] table (the SMTP server to send through, with STARTTLS)\n")
     assert not (tmp_path / "a.sqlite").exists()
+
+
+@pytest.mark.parametrize(("table", "error"), [
+    (f'email = "{DPO}"', "--notify-email needs AUDITOR_SMTP_HOST"),  # read from the file, checked before scanning
+    ('smtp_password = "hunter2"', "[notify] smtp_password is a secret: set AUDITOR_SMTP_PASSWORD in the environment"),
+])
+def test_notification_settings_from_the_config_file(tmp_path: Path, table: str, error: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[notify]\n{table}\n")
+    result = run([str(AUDITOR), "scan", "--providers", str(LAB_CATALOG), "--only", "exemplary", "--db",
+                  str(tmp_path / "a.sqlite"), "--cron", "--config", str(config)], clean_env(tmp_path), timeout=30)
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+    assert error in result.stderr and not (tmp_path / "a.sqlite").exists()
 
 
 def test_deliver_checks_the_smtp_certificate(story: Story) -> None:

@@ -1,9 +1,11 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from auditor.errors import ConfigError
-from auditor.settings import load_settings, parse_host_port, parse_port_map
+from auditor.notify import NotifyConfig
+from auditor.settings import load_settings, notify_file_settings, parse_host_port, parse_port_map
 
 
 def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
@@ -47,4 +49,32 @@ def test_bad_toml(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("timeout = = 3\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings({}, config=config, environ={})
+
+
+def test_notify_table_of_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('timeout = 3\n[notify]\nwebhook = "https://hooks.example.org/a"\n'
+                      'email = "dpo@example.org"\nsmtp_host = "smtp.example.org"\n')
+    assert load_settings({}, config=config, environ={}).timeout == 3  # the table is not a setting
+    table = notify_file_settings(config, environ={})
+    assert table == {"webhook": "https://hooks.example.org/a", "email": "dpo@example.org",
+                     "smtp_host": "smtp.example.org"}
+    # Flags, then the environment, then the file.
+    loaded = NotifyConfig.load({"email": "rssi@example.org"}, {"AUDITOR_SMTP_HOST": "mail.example.org:587"}, table)
+    assert (loaded.webhook, loaded.email, loaded.smtp_host) == (
+        "https://hooks.example.org/a", "rssi@example.org", "mail.example.org:587")
+    assert notify_file_settings(None, environ={"XDG_CONFIG_HOME": str(tmp_path / "none")}) == {}
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('[notify]\nwebhook_secret = "s"\n', "set AUDITOR_WEBHOOK_SECRET in the environment"),
+    ('[notify]\nwebhok = "https://x.example"\n', "unknown [notify] key 'webhok'"),
+    ('[notify]\nemail = 3\n', "[notify] email must be a string"),
+    ('notify = "dpo@example.org"\n', "notify must be a table"),
+])
+def test_bad_notify_table(tmp_path: Path, text: str, error: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(error)):
         load_settings({}, config=config, environ={})
