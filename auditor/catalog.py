@@ -168,24 +168,26 @@ def _unknown_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and value.strip().lower() == "unknown" else value
 
 
-def _tristate(value: Any) -> Any:
-    """true | false | unknown, and nothing else (YAML's yes/no/on/off are ambiguous: refused)."""
-    if value is None or isinstance(value, bool):
+_WORDS = {"true": True, "false": False, "unknown": None}
+
+
+def _word(value: Any, allowed: tuple[str, ...]) -> Any:
+    """A YAML boolean or one of the `allowed` words; YAML's yes/no/on/off are ambiguous: refused."""
+    if isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in ("true", "false", "unknown"):
-            return {"true": True, "false": False, "unknown": None}[word]
-    raise ValueError(f"{_show(value)} is not allowed: write true, false or unknown")
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return _WORDS[value.strip().lower()]
+    raise ValueError(f"{_show(value)} is not allowed: write {', '.join(allowed[:-1])} or {allowed[-1]}")
+
+
+def _tristate(value: Any) -> Any:
+    """true | false | unknown."""
+    return None if value is None else _word(value, ("true", "false", "unknown"))
 
 
 def _strict_bool(value: Any) -> Any:
-    """true | false only (YAML's yes/no/on/off are ambiguous: refused)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ValueError(f"{_show(value)} is not allowed: write true or false")
+    """true | false only."""
+    return _word(value, ("true", "false"))
 
 
 Hostname = Annotated[str, AfterValidator(normalize_hostname)]

@@ -17,8 +17,9 @@ The critical-path lower bound (one STARTTLS MX, every independent step in parall
                        B_min + QUIT (1), then the TLS scan: H handshakes on fresh connections (connect +
                        banner 2, EHLO 1, STARTTLS 1, handshake 1 = 5 RTT each), at most P at once
                        (tls_connections). H is measured: the connections the relay saw on the endpoint, minus
-                       our own STARTTLS probe (sslyze's connectivity test, one probe per version, and the
-                       suites of the accepted versions one by one). Their order only adds to this bound.
+                       our own STARTTLS probe (sslyze's connectivity test, one probe per version, one per
+                       key-exchange family of the versions that answered, and the suites of the families
+                       that answered one by one). Their order only adds to this bound.
 
 The workload's bound is the largest B_design over its MX endpoints (with unlimited parallelism the slowest
 endpoint finishes last). At 0 ms RTT the bound is CPU: the scanner's and the lab's CPU seconds are reported

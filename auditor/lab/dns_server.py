@@ -10,7 +10,6 @@ payload size are truncated with TC set, so the client retries over TCP. Malforme
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from auditor.lab.listener import close_server
 from auditor.lab.zones import ZoneSet, signing_module
 
 log = logging.getLogger(__name__)
@@ -293,13 +293,7 @@ class DnsServer:
     async def stop(self) -> None:
         if self._udp is not None:
             self._udp.close()
-        if self._tcp is not None:
-            self._tcp.close()
-        for w in list(self._conns):
-            w.close()
-        if self._tcp is not None:
-            with contextlib.suppress(Exception):
-                await self._tcp.wait_closed()
+        await close_server(self._tcp, self._conns)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from auditor.lab.listener import TcpListener
 from auditor.lab.runner import Lab
 from auditor.lab.tlsconf import server_context
 from auditor.lab.world import OVERLAY, read_overlay
@@ -240,40 +241,22 @@ def _context(chain: Path, key: Path) -> ssl.SSLContext:
 
 
 # --- servers ---------------------------------------------------------------------------------------------
-class _Listener:
-    """A TCP listener whose every connection is handled by `handle` and dropped after MAX_LIFE."""
+class _Listener(TcpListener):
+    """A lab listener whose every connection is handled by `handle`, numbered, and dropped after MAX_LIFE."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.tls_listener = tls  # direct TLS: the handshake is done before `handle` runs
         self.connections = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.tls_listener,
-                                                  reuse_address=True)
+    def listen_tls(self) -> ssl.SSLContext | None:
+        return self.tls_listener
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for w in list(self._writers):
-            w.close()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        self._writers.add(writer)
-        try:
+        # Hostile servers break their own protocol on purpose: what that raises is expected, not a lab bug.
+        with contextlib.suppress(OSError, ValueError):
             await asyncio.wait_for(self.handle(reader, writer, self.connections), MAX_LIFE)
-        except (TimeoutError, OSError, ssl.SSLError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError, ValueError, asyncio.CancelledError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         raise NotImplementedError

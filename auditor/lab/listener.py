@@ -7,12 +7,24 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
 # A client leaving early, a garbled handshake, a stop: all ordinary for a server probed by scanners.
 CLIENT_GONE = (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ssl.SSLError,
                asyncio.CancelledError)
+
+
+async def close_server(server: asyncio.Server | None, conns: Iterable[asyncio.StreamWriter] = ()) -> None:
+    """Stop listening, hang up every open connection, then wait for the server (whatever it says on the way)."""
+    if server is not None:
+        server.close()
+    for w in list(conns):
+        w.close()
+    if server is not None:
+        with contextlib.suppress(Exception):
+            await server.wait_closed()
 
 
 class TcpListener:
@@ -34,13 +46,7 @@ class TcpListener:
                                                   reuse_address=True)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for w in list(self._conns):
-            w.close()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+        await close_server(self._server, self._conns)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
 from auditor.lab.dns_server import DnsServer
+from auditor.lab.listener import close_server
 
 PRIVATE_PORT_OFFSET = 20000  # where a relayed server moves: same address, this many ports up (or down)
 HANDSHAKE_RTTS = 1.5  # round trips the relay waits before opening the upstream connection
@@ -66,8 +67,6 @@ class Relay:
             self._udp = cast(asyncio.DatagramTransport, transport)
 
     async def stop(self) -> None:
-        if self._tcp is not None:
-            self._tcp.close()
         if self._udp is not None:
             self._udp.close()
         for flow in self._flows.values():
@@ -75,9 +74,7 @@ class Relay:
         self._flows.clear()
         for task in list(self._tasks):
             task.cancel()
-        if self._tcp is not None:
-            with contextlib.suppress(Exception):
-                await self._tcp.wait_closed()
+        await close_server(self._tcp)
 
     # --- TCP -----------------------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

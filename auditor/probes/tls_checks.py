@@ -19,9 +19,13 @@ LEGACY = {"TLSv1", "TLSv1.1"}  # deprecated by RFC 8996
 def _untested(scans: list[TlsScan], unknown_only: bool) -> list[str]:
     """`ip: version` where a handshake failed for a network reason, so not every suite was tested; with
     `unknown_only`, only where that leaves the version itself in doubt (its probe could not tell either)."""
-    return sorted(f"{s.ip}: {v}" for s in scans if s.error is None for v in s.command_errors
-                  if v in ORDER and not (unknown_only and (v in s.protocols
-                                                           or not s.probes.get(v, "unknown").startswith("unknown"))))
+    found = []
+    for scan in (s for s in scans if s.error is None):
+        for version in (v for v in scan.command_errors if v in ORDER):
+            in_doubt = version not in scan.protocols and scan.probes.get(version, "unknown").startswith("unknown")
+            if in_doubt or not unknown_only:
+                found.append(f"{scan.ip}: {version}")
+    return sorted(found)
 
 
 def _unless_untested(status: Status, summary: str, untested: list[str], what: str) -> tuple[Status, str]:
