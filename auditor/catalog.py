@@ -31,8 +31,9 @@ from pydantic import (
 from auditor.errors import CatalogError
 
 __all__ = [
-    "MAX_BYTES", "ROLES", "SCHEMA", "Catalog", "Claim", "Company", "Endpoint", "Parent", "Provider",
-    "endpoints_from_roles", "load_catalog", "normalize_hostname", "parse_catalog", "split_host_port",
+    "MAX_BYTES", "ROLES", "SCHEMA", "Attestation", "Catalog", "Claim", "Company", "Contradiction", "DataRole",
+    "Endpoint", "Parent", "Provider", "Site", "endpoints_from_roles", "load_catalog", "normalize_hostname",
+    "parse_catalog", "split_host_port",
 ]
 
 SCHEMA = "auditor.providers/1"
@@ -168,7 +169,8 @@ def _unknown_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and value.strip().lower() == "unknown" else value
 
 
-_WORDS = {"true": True, "false": False, "unknown": None}
+NOT_APPLICABLE = "not_applicable"
+_WORDS: dict[str, Any] = {"true": True, "false": False, "unknown": None, "not_applicable": NOT_APPLICABLE}
 
 
 def _word(value: Any, allowed: tuple[str, ...]) -> Any:
@@ -190,11 +192,19 @@ def _strict_bool(value: Any) -> Any:
     return _word(value, ("true", "false"))
 
 
+
+def _dpf(value: Any) -> Any:
+    """true | false | unknown | not_applicable (the EU–US DPF lists US organisations only)."""
+    return None if value is None else _word(value, ("true", "false", "unknown", NOT_APPLICABLE))
+
+
 Hostname = Annotated[str, AfterValidator(normalize_hostname)]
 Url = Annotated[str, AfterValidator(_check_url)]
 Country = Annotated[str | None, BeforeValidator(_unknown_to_none), AfterValidator(_check_country)]
+CountryCode = Annotated[str, AfterValidator(_check_country)]
 TriState = Annotated[bool | None, BeforeValidator(_tristate)]
 Flag = Annotated[bool, BeforeValidator(_strict_bool)]
+Dpf = Annotated[bool | Literal["not_applicable"] | None, BeforeValidator(_dpf)]
 Name = Annotated[str, _text(200)]
 OptName = Annotated[str | None, BeforeValidator(_unknown_to_none), _text(200)]
 OptText = Annotated[str | None, BeforeValidator(_unknown_to_none), _text(2000)]
@@ -211,17 +221,87 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Parent(_Frozen):
-    name: Name
+class _Organisation(_Frozen):
+    """A company or its parent: where it is established, and whether it is on the EU–US DPF list.
+
+    The Data Privacy Framework certifies US organisations only, so an organisation known to be elsewhere is
+    `not_applicable` whether or not the file says so, and `not_applicable` for a US organisation is refused.
+    """
+
     country: Country = None
+    dpf_certified: Dpf = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outside_us(cls, data: Any) -> Any:
+        if isinstance(data, dict) and _unknown_to_none(data.get("dpf_certified")) is None:
+            country = _unknown_to_none(data.get("country"))
+            if isinstance(country, str) and country and country != "US":
+                return {**data, "dpf_certified": NOT_APPLICABLE}
+        return data
+
+    @model_validator(mode="after")
+    def _dpf_scope(self) -> _Organisation:
+        if self.country == "US" and self.dpf_certified == NOT_APPLICABLE:
+            raise ValueError("a US organisation is on the EU–US Data Privacy Framework list or not: "
+                             "dpf_certified must be true, false or unknown")
+        if self.country not in (None, "US") and self.dpf_certified != NOT_APPLICABLE:
+            raise ValueError(f"not a US organisation ({self.country}): the EU–US Data Privacy Framework lists "
+                             "US organisations only; write dpf_certified: not_applicable")
+        return self
 
 
-class Company(_Frozen):
+class Parent(_Organisation):
+    name: Name
+
+
+class Company(_Organisation):
     legal_name: OptName
     country: Country
     parent: Annotated[Parent | None, BeforeValidator(_unknown_to_none)] = None
-    dpf_certified: TriState = None  # on the EU-US Data Privacy Framework list
+    # Other countries where the company or its group is established (subsidiary, branch, office): a
+    # foreign authority may reach data through an establishment on its soil, whatever the servers.
+    presence: list[CountryCode] = Field(default_factory=list, max_length=50)
     source: OptUrl = None
+
+
+class DataRole(_Frozen):
+    """The provider's GDPR role towards a customer's data: processor (Art. 28) or controller (Art. 4(7))."""
+
+    value: Literal["processor", "controller"] | None = None
+    basis: OptText = None  # what the role rests on, e.g. "offers an Art. 28 data processing agreement"
+    source: OptUrl = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, value: Any) -> Any:
+        return _unknown_to_none(value)
+
+
+class Site(_Frozen):
+    """A place where the provider itself publishes: a host (and its subdomains), optionally a path prefix."""
+
+    host: Hostname
+    path: Annotated[str, _text(300)] = "/"
+
+    def covers(self, url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return False
+        host = (parts.hostname or "").rstrip(".").lower()
+        if host != self.host and not host.endswith("." + self.host):
+            return False
+        prefix = self.path.rstrip("/") + "/"
+        return (parts.path.rstrip("/") + "/").startswith(prefix)
+
+
+def _site(value: Any) -> Any:
+    """`"host[/path]"` as written in the catalog -> {host, path}."""
+    if isinstance(value, str):
+        host, slash, path = value.partition("/")
+        return {"host": host, "path": "/" + path if slash else "/"}
+    return value
 
 
 class Endpoint(_Frozen):
@@ -254,6 +334,24 @@ class Endpoint(_Frozen):
         return f"{self.host}:{self.port}"
 
 
+class Attestation(_Frozen):
+    """An independent body's statement that backs a claim: a certificate, an audit, a qualification."""
+
+    body: Name  # who attests (e.g. the certification body)
+    scope: OptText = None  # what is covered (e.g. HDS activities 1° to 6°, the service audited)
+    referential: OptName = None  # the standard and its version (e.g. "HDS v2 (2024)")
+    valid_from: OptDate = None
+    valid_until: OptDate = None  # after this date the attestation is expired and backs nothing
+
+
+class Contradiction(_Frozen):
+    """A credible source that says the claim does not hold (e.g. keys the provider can access)."""
+
+    url: Url
+    note: Annotated[str, _text(2000)]
+    date: OptDate = None
+
+
 class Claim(_Frozen):
     name: str
     claimed: TriState
@@ -261,6 +359,9 @@ class Claim(_Frozen):
     evidence_url: OptUrl = None
     evidence_text: OptName = None  # what the evidence page must contain to back the claim
     source_date: OptDate = None
+    checked: OptDate = None  # when a person last checked the claim against its evidence
+    attestation: Attestation | None = None
+    contradicted_by: Contradiction | None = None
 
     @field_validator("name")
     @classmethod
@@ -313,7 +414,12 @@ class Provider(_Frozen):
     id: Annotated[str, AfterValidator(_check_id)]
     name: Name
     kind: Literal["mail", "chat"]
+    verified: OptDate = None  # when a person last checked this entry against its sources
+    role: DataRole = Field(default_factory=DataRole)
     company: Company
+    # Where the provider itself publishes (its mail domains count too): evidence found there is "stated by the
+    # provider"; anywhere else it is a third party's word.
+    sites: list[Annotated[Site, BeforeValidator(_site)]] = Field(default_factory=list, max_length=50)
     mail_domains: list[Hostname] = Field(default_factory=list, max_length=100, validate_default=True)
     endpoints: list[Endpoint] = Field(default_factory=list, max_length=200)
     claims: list[Claim] = Field(default_factory=list, max_length=100)
@@ -337,6 +443,11 @@ class Provider(_Frozen):
         if dups:
             raise ValueError(f"mail domain {dups[0]!r} is listed twice")
         return value
+
+    def publishes(self, url: str) -> bool:
+        """True when `url` is on one of the provider's own sites or mail domains."""
+        own = [*self.sites, *(Site(host=d) for d in self.mail_domains)]
+        return any(site.covers(url) for site in own)
 
     @field_validator("claims")
     @classmethod

@@ -139,7 +139,7 @@ def test_real_catalog_is_plain_yaml() -> None:
 def test_good_catalog_models() -> None:
     catalog = parse_catalog(GOOD, "providers.yaml")
     posteo, threema = catalog.providers
-    assert posteo.company.dpf_certified is None  # `unknown`
+    assert posteo.company.dpf_certified == "not_applicable"  # `unknown` for a German company: the DPF is US-only
     assert posteo.company.parent is None
     assert posteo.claims[0].claimed is True
     assert posteo.claims[0].source_date == "2014-11"
@@ -296,7 +296,7 @@ def test_unknown_key_in_company_fixture() -> None:
         load_catalog(DATA / "unknown_key.yaml")
     assert info.value.line == 9
     assert "unknown key 'headquarters'" in str(info.value)
-    assert "legal_name, country, parent, dpf_certified, source" in str(info.value)
+    assert "country, dpf_certified, legal_name, parent, presence, source" in str(info.value)
 
 
 def test_unknown_key_in_claim() -> None:
@@ -444,7 +444,55 @@ def test_claimed_false_and_unknown() -> None:
 
 def test_dpf_certified_must_be_true_false_unknown() -> None:
     text = GOOD.replace("dpf_certified: unknown", "dpf_certified: no")
-    check_error(text, line_of(text, "dpf_certified: no"), "true, false or unknown")
+    check_error(text, line_of(text, "dpf_certified: no"), "true, false, unknown or not_applicable")
+
+
+def test_dpf_is_for_us_organisations_only() -> None:
+    # a German company cannot be on the EU–US DPF list: saying so is an error, not a fact
+    text = GOOD.replace("dpf_certified: unknown", "dpf_certified: true", 1)
+    err = error_of(text)
+    assert "lists US organisations only" in str(err) and "not_applicable" in str(err)
+    # and a US company cannot be "not applicable"
+    text = GOOD.replace("country: DE", "country: US", 1)
+    text = text.replace("dpf_certified: unknown", "dpf_certified: not_applicable", 1)
+    assert "must be true, false or unknown" in str(error_of(text))
+    us = parse_catalog(GOOD.replace("country: DE", "country: US", 1), "providers.yaml").providers[0]
+    assert us.company.dpf_certified is None  # unknown stays unknown where the list could say
+
+
+def test_role_sites_presence_and_claim_evidence_fields() -> None:
+    text = GOOD.replace("    company:\n", """    verified: 2026-12-02
+    role: {value: processor, basis: "offers an Art. 28 data processing agreement", source: https://posteo.de/en/dpa}
+    sites: [posteo.de, github.com/posteo]
+    company:
+""", 1).replace("      dpf_certified: unknown\n", "      dpf_certified: unknown\n      presence: [CH]\n", 1)
+    text = text.replace("        source_date: 2014-11\n", """        source_date: 2014-11
+        checked: 2026-12-01
+        attestation: {body: Example Cert, scope: "HDS activities 1 to 6", referential: "HDS v2 (2024)",
+                      valid_from: 2024-06-01, valid_until: 2027-05-31}
+        contradicted_by: {url: "https://www.eff.org/scorecard", note: "keys held by the provider", date: 2015}
+""", 1)
+    posteo = parse_catalog(text, "providers.yaml").providers[0]
+    assert posteo.verified == "2026-12-02"
+    assert posteo.role.value == "processor" and posteo.role.source == "https://posteo.de/en/dpa"
+    assert posteo.company.presence == ["CH"]
+    claim = posteo.claims[0]
+    assert claim.checked == "2026-12-01"
+    assert claim.attestation is not None and claim.attestation.valid_until == "2027-05-31"
+    assert claim.contradicted_by is not None and claim.contradicted_by.date == "2015"
+    # own sites: the host and its subdomains, a path prefix when given; mail domains count too
+    assert posteo.publishes("https://posteo.de/en/help/x")
+    assert posteo.publishes("https://www.posteo.de/")
+    assert posteo.publishes("https://github.com/posteo/app")
+    assert not posteo.publishes("https://github.com/posteo-fake/app")
+    assert not posteo.publishes("https://evilposteo.de/")
+    assert not posteo.publishes("https://en.wikipedia.org/wiki/Posteo")
+    # unknown role stays unknown
+    assert parse_catalog(GOOD, "providers.yaml").providers[0].role.value is None
+    bad = text.replace("value: processor", "value: owner")
+    assert "processor" in str(error_of(bad))
+    bad = text.replace("presence: [CH]", "presence: [ch]")
+    assert "did you mean CH" in str(error_of(bad))
 
 
 def test_bad_claim_name_and_date_and_duplicates() -> None:

@@ -171,6 +171,24 @@ def test_claims_verified_against_served_pages(audit: Audit) -> None:
     [twofa] = checks(audit, "exemplary", "claim.2fa")
     assert twofa.status == Status.PASS and twofa.value["verified"] is True
     assert len(twofa.value["sha256"]) == 64
+    # on the provider's own site: stated by the provider
+    assert twofa.value["level"] == "stated" and twofa.value["publisher"] == "provider"
+
+
+@pytest.mark.parametrize(("pid", "claim", "level", "status"), [
+    ("exemplary", "hds", "attested", Status.PASS),  # a certifier's registry page, attestation in validity
+    ("offshore", "hds", "expired", Status.FAIL),  # the page still says it; the attestation lapsed in 2020
+    ("offshore", "e2ee", "third_party", Status.WARN),  # only a blog says so
+    ("offshore", "zero_access", "contradicted", Status.FAIL),  # a credible source says otherwise
+])
+def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, status: Status) -> None:
+    [f] = checks(audit, pid, f"claim.{claim}")
+    assert (f.value["level"], f.status) == (level, status), f.summary
+    if level == "attested":
+        assert f.value["verified"] is True and f.value["valid_until"] == "2099-12-31"
+        assert "Example Certification Body" in f.summary
+    if level == "third_party":
+        assert f.value["verified"] is True and f.value["publisher"] == "third_party"
 
 
 def test_catalog_selection_error_names_known_ids() -> None:

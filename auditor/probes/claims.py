@@ -2,6 +2,15 @@
 
 The page is fetched through our HTTP layer (size cap, timeout, verified TLS), following redirects only
 within the same site, and hashed; the supporting text is searched in the page's visible text.
+
+Finding the text is not the whole story: who says it matters. Every claimed claim gets an evidence `level`:
+  attested      an independent body's attestation (certificate, audit) in its validity, and the page says it
+  stated        the provider says it on its own site (`sites:` or a mail domain of the catalog entry)
+  third_party   only someone else's page says it (press, wiki, blog): a lead, not proof
+  not_found     no published evidence, or the page no longer says it
+  contradicted  a credible source says the claim does not hold (the catalog's `contradicted_by`)
+  expired       the attestation's validity has ended
+A criterion names the levels it accepts; an expired or contradicted claim backs nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ import datetime as dt
 import hashlib
 import html
 import re
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 from auditor.catalog import Claim, Provider
@@ -60,40 +70,106 @@ async def _fetch(url: str, ctx: ScanContext) -> tuple[HttpResult, list[str]]:
     return result, hops
 
 
-def _value(claim: Claim, verified: bool | None, checked_at: str | None, sha256: str | None) -> dict[str, object]:
-    return {"claimed": claim.claimed, "evidence_url": claim.evidence_url, "verified": verified,
-            "checked_at": checked_at, "sha256": sha256}
+Level = Literal["attested", "stated", "third_party", "not_found", "contradicted", "expired"]
+LEVELS: tuple[Level, ...] = ("attested", "stated", "third_party", "not_found", "contradicted", "expired")
+_LEVEL_STATUS = {"attested": Status.PASS, "stated": Status.PASS, "third_party": Status.WARN,
+                 "not_found": Status.FAIL, "contradicted": Status.FAIL, "expired": Status.FAIL}
+
+
+def expired(claim: Claim, today: dt.date) -> bool:
+    """The claim rests on an attestation whose validity ended before `today`."""
+    until = claim.attestation.valid_until if claim.attestation else None
+    return until is not None and _last_day(until) < today
+
+
+def _last_day(date: str) -> dt.date:
+    """The last day a YYYY[-MM[-DD]] date covers (a certificate valid "until 2027" is valid all of 2027)."""
+    parts = [int(p) for p in date.split("-")]
+    if len(parts) == 3:
+        return dt.date(*parts)
+    if len(parts) == 2:
+        year, month = parts
+        return dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    return dt.date(parts[0], 12, 31)
+
+
+def level_of(provider: Provider, claim: Claim, found: bool, today: dt.date) -> Level:
+    """The evidence level of a claimed claim whose evidence page was read (`found`: it says the text)."""
+    if claim.contradicted_by is not None:
+        return "contradicted"
+    if expired(claim, today):
+        return "expired"
+    if not found:
+        return "not_found"
+    if claim.attestation is not None:
+        return "attested"
+    return "stated" if claim.evidence_url and provider.publishes(claim.evidence_url) else "third_party"
+
+
+def _value(provider: Provider, claim: Claim, verified: bool | None, checked_at: str | None, sha256: str | None,
+           level: Level | None) -> dict[str, object]:
+    url = claim.evidence_url
+    return {"claimed": claim.claimed, "evidence_url": url, "verified": verified,
+            "checked_at": checked_at, "sha256": sha256, "level": level,
+            "publisher": None if not url else ("provider" if provider.publishes(url) else "third_party"),
+            "valid_until": claim.attestation.valid_until if claim.attestation else None}
+
+
+_SAYS = {"attested": "attested by {body}", "stated": "the provider's own page says",
+         "third_party": "only a third party's page says"}
+
+
+def _summary(claim: Claim, level: Level) -> str:
+    if level == "contradicted":
+        assert claim.contradicted_by is not None
+        return f"{claim.name}: contradicted by {claim.contradicted_by.url} ({claim.contradicted_by.note})"
+    if level == "expired":
+        assert claim.attestation is not None
+        return f"{claim.name}: the attestation by {claim.attestation.body} expired on {claim.attestation.valid_until}"
+    if level == "not_found":
+        return f"{claim.name}: the page no longer says “{claim.evidence_text}”"
+    body = claim.attestation.body if claim.attestation else ""
+    return f"{claim.name}: {_SAYS[level].format(body=body)} “{claim.evidence_text}”"
 
 
 async def claim_finding(provider: Provider, claim: Claim, ctx: ScanContext) -> Finding:
     check = f"claim.{claim.name}"
-    base = {"detail": claim.detail, "expected_text": claim.evidence_text, "source_date": claim.source_date}
+    base = {"detail": claim.detail, "expected_text": claim.evidence_text, "source_date": claim.source_date,
+            "catalog_checked": claim.checked,
+            "attestation": claim.attestation.model_dump() if claim.attestation else None,
+            "contradicted_by": claim.contradicted_by.model_dump() if claim.contradicted_by else None}
     if claim.claimed is not True:
         word = "not claimed" if claim.claimed is False else "unknown whether claimed"
-        return Finding(id=check, subject=provider.id, status=Status.INFO, value=_value(claim, None, None, None),
+        return Finding(id=check, subject=provider.id, status=Status.INFO,
+                       value=_value(provider, claim, None, None, None, None),
                        summary=f"{claim.name}: {word}", evidence=base)
+    now = dt.datetime.now(dt.UTC)
+    checked_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if claim.contradicted_by is not None or expired(claim, now.date()):
+        # settled by the catalog's sources, whatever the page says today
+        level = level_of(provider, claim, False, now.date())
+        return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=Status.FAIL,
+                       value=_value(provider, claim, None, checked_at, None, level),
+                       summary=_summary(claim, level)[:500], evidence=base)
     if not claim.evidence_url or not claim.evidence_text:
-        return Finding(id=check, subject=provider.id, status=Status.WARN, value=_value(claim, None, None, None),
+        return Finding(id=check, subject=provider.id, status=Status.WARN,
+                       value=_value(provider, claim, None, None, None, "not_found"),
                        summary=f"{claim.name} claimed without published evidence to check", evidence=base)
-    checked_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result, hops = await _fetch(claim.evidence_url, ctx)
     evidence = {**base, "fetch": result.evidence(), "redirects": hops}
     if result.error is not None and result.status is None:
         return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=Status.ERROR,
-                       value=_value(claim, None, checked_at, None),
+                       value=_value(provider, claim, None, checked_at, None, None),
                        summary=f"evidence page unreachable: {result.error}"[:500], evidence=evidence)
     sha256 = hashlib.sha256(result.body).hexdigest()
     if result.status != 200 or result.error is not None:
         why = result.error or f"HTTP {result.status}"
         return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=Status.FAIL,
-                       value=_value(claim, False, checked_at, sha256),
+                       value=_value(provider, claim, False, checked_at, sha256, "not_found"),
                        summary=f"evidence page no longer available ({why})"[:500], evidence=evidence)
     text = visible_text(result.body, result.headers.get("content-type"))
     found = normalise(claim.evidence_text) in text
-    if found:
-        status, summary = Status.PASS, f"{claim.name}: the provider's page still says “{claim.evidence_text}”"
-    else:
-        status, summary = Status.FAIL, f"{claim.name}: the page no longer says “{claim.evidence_text}”"
-    return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=status,
-                   value=_value(claim, found, checked_at, sha256), summary=summary[:500],
-                   evidence={**evidence, "truncated": result.truncated})
+    level = level_of(provider, claim, found, now.date())
+    return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=_LEVEL_STATUS[level],
+                   value=_value(provider, claim, found, checked_at, sha256, level),
+                   summary=_summary(claim, level)[:500], evidence={**evidence, "truncated": result.truncated})

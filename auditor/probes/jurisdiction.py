@@ -41,10 +41,11 @@ def jurisdiction_finding(provider: Provider) -> Finding:
         summary += "; " + notes[0]
     return Finding(id="jurisdiction.company", subject=provider.id, status=status,
                    value={"country": company.country, "region": region, "notes": notes,
-                          "parent_country": parent.country if parent else None},
+                          "parent_country": parent.country if parent else None, "role": provider.role.value},
                    summary=summary[:500],
                    evidence={"legal_name": company.legal_name, "parent": parent.model_dump() if parent else None,
-                             "dpf_certified": company.dpf_certified, "source": company.source})
+                             "dpf_certified": company.dpf_certified, "presence": company.presence,
+                             "source": company.source, "role": provider.role.model_dump()})
 
 
 def _compellable(provider: Provider) -> str | None:
