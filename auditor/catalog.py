@@ -240,6 +240,11 @@ class _Organisation(_Frozen):
                 return {**data, "dpf_certified": NOT_APPLICABLE}
         return data
 
+    @property
+    def on_dpf_list(self) -> bool | None:
+        """True, False or None (unknown): `not_applicable` is False, as no such organisation is on the list."""
+        return False if isinstance(self.dpf_certified, str) else self.dpf_certified
+
     @model_validator(mode="after")
     def _dpf_scope(self) -> _Organisation:
         if self.country == "US" and self.dpf_certified == NOT_APPLICABLE:

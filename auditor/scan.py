@@ -70,7 +70,7 @@ async def _one(finding: Awaitable[Finding]) -> list[Finding]:
 async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult:
     """Every probe of one provider, bounded by the provider deadline: what finished is kept, what did not is
     reported as an `error` finding, never dropped silently."""
-    dpf = provider.company.dpf_certified
+    dpf = provider.company.on_dpf_list
     units: list[Awaitable[list[Finding]]] = [audit_mail_domain(d, ctx, dpf_certified=dpf)
                                              for d in provider.mail_domains]
     units += [ctx.endpoint(TlsEndpoint(ep.host, ep.host, ep.port, starttls=False, dpf_certified=dpf,

@@ -22,7 +22,7 @@ _STATUS = {"EU": Status.PASS, "EEA": Status.PASS, "adequacy": Status.INFO, "thir
 
 def jurisdiction_finding(provider: Provider) -> Finding:
     company = provider.company
-    region = region_of(company.country, dpf_certified=company.dpf_certified)
+    region = region_of(company.country, dpf_certified=company.on_dpf_list)
     notes: list[str] = []
     if company.country in EXTRATERRITORIAL:
         notes.append(f"company in {company.country}: {EXTRATERRITORIAL[company.country]}")
