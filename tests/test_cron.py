@@ -247,7 +247,13 @@ def test_deliver_checks_the_smtp_certificate(story: Story) -> None:
 def test_second_concurrent_cron_run_refuses_with_the_lock_message(story: Story, tmp_path: Path) -> None:
     db = tmp_path / "audits.sqlite"
     lock = tmp_path / "audits.sqlite.lock"
-    args = scan_args(story.lab, db, tmp_path / "reports", "--cron", "--timeout", "3", providers=[*PROVIDERS, "dnsfail"])
+    # The first run must still be scanning when the second starts, however loaded the machine: its only
+    # provider's mail domain is a lab name whose DNS server never answers, so it waits out `--timeout`.
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("schema: auditor.providers/1\nproviders:\n  - {id: slow, name: Slow, kind: mail, "
+                    "company: {legal_name: Slow, country: DE}, mail_domains: [timeout.dnsfail.example]}\n")
+    args = scan_args(story.lab, db, tmp_path / "reports", "--cron", "--timeout", "6", providers=[])
+    args[args.index(str(LAB_CATALOG))] = str(slow)
     holder = subprocess.Popen(args, env=story.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
