@@ -180,6 +180,8 @@ def test_claims_verified_against_served_pages(audit: Audit) -> None:
     ("offshore", "hds", "expired", Status.FAIL),  # the page still says it; the attestation lapsed in 2020
     ("offshore", "e2ee", "third_party", Status.WARN),  # only a blog says so
     ("offshore", "zero_access", "contradicted", Status.FAIL),  # a credible source says otherwise
+    ("proton", "zero_access", "stated", Status.PASS),  # the catalog's phrase, on Proton's own support page
+    ("proton", "open_source", "not_found", Status.WARN),  # a page is recorded, but no phrase to look for
 ])
 def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, status: Status) -> None:
     [f] = checks(audit, pid, f"claim.{claim}")
@@ -189,6 +191,8 @@ def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, s
         assert "Example Certification Body" in f.summary
     if level == "third_party":
         assert f.value["verified"] is True and f.value["publisher"] == "third_party"
+    if level == "not_found":
+        assert f.value["verified"] is None and "no phrase recorded to look for on https://" in f.summary
 
 
 def test_catalog_selection_error_names_known_ids() -> None:

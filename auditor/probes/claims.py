@@ -132,9 +132,11 @@ async def claim_finding(provider: Provider, claim: Claim, ctx: ScanContext) -> F
                        value=_value(provider, claim, None, checked_at, None, level),
                        summary=_summary(claim, level)[:500], evidence=base)
     if not claim.evidence_url or not claim.evidence_text:
-        return Finding(id=check, subject=provider.id, status=Status.WARN,
+        why = (f"no phrase recorded to look for on {claim.evidence_url}" if claim.evidence_url
+               else "no published evidence recorded")
+        return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=Status.WARN,
                        value=_value(provider, claim, None, None, None, "not_found"),
-                       summary=f"{claim.name} claimed without published evidence to check", evidence=base)
+                       summary=f"{claim.name} claimed, {why}"[:500], evidence=base)
     result, hops = await _fetch(claim.evidence_url, ctx)
     evidence = {**base, "fetch": result.evidence(), "redirects": hops}
     if result.error is not None and result.status is None:
