@@ -32,8 +32,8 @@ from auditor.errors import CatalogError
 
 __all__ = [
     "MAX_BYTES", "ROLES", "SCHEMA", "Attestation", "Catalog", "Claim", "Company", "Contradiction", "DataRole",
-    "Endpoint", "Parent", "Provider", "Site", "endpoints_from_roles", "load_catalog", "normalize_hostname",
-    "parse_catalog", "split_host_port",
+    "Endpoint", "MtaStsPolicy", "MxRecord", "Observation", "Parent", "Provider", "Site", "endpoints_from_roles",
+    "load_catalog", "normalize_hostname", "parse_catalog", "split_host_port",
 ]
 
 SCHEMA = "auditor.providers/1"
@@ -357,6 +357,46 @@ class Contradiction(_Frozen):
     date: OptDate = None
 
 
+class MxRecord(_Frozen):
+    host: Hostname
+    pref: int | None = Field(default=None, ge=0, le=65535)  # None: the source names the host, not its preference
+
+
+def _mx_pattern(value: str) -> str:
+    """An MTA-STS `mx:` pattern (RFC 8461 §4.1): a host name, or `*.` and a host name."""
+    wildcard = value.startswith("*.")
+    return ("*." if wildcard else "") + normalize_hostname(value[2:] if wildcard else value)
+
+
+class MtaStsPolicy(_Frozen):
+    mode: Literal["enforce", "testing", "none"]
+    mx: list[Annotated[str, AfterValidator(_mx_pattern)]] = Field(default_factory=list, max_length=50)
+    max_age: int | None = Field(default=None, ge=0, le=31_557_600)
+
+
+class Observation(_Frozen):
+    """Mail facts an outside observer saw for one domain (DNS, MTA-STS policy), with the source and its date.
+
+    These are what a DPO can compare a scan with: the lab models them too, and a test keeps both in step.
+    """
+
+    domain: Hostname
+    observed: OptDate = None  # when the source saw it (not when we read the source)
+    source: Url
+    mx: list[MxRecord] | None = Field(default=None, max_length=20)
+    mta_sts: MtaStsPolicy | None = None
+    dane: TriState = None  # TLSA records published for the MX hosts
+    dnssec: TriState = None  # the domain's zone is signed and validates
+    dmarc: Literal["none", "quarantine", "reject"] | None = None  # the policy (p=) of the DMARC record
+    note: OptText = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Observation:
+        if (self.mx, self.mta_sts, self.dane, self.dnssec, self.dmarc) == (None, None, None, None, None):
+            raise ValueError("an observation needs at least one fact: mx, mta_sts, dane, dnssec or dmarc")
+        return self
+
+
 class Claim(_Frozen):
     name: str
     claimed: TriState
@@ -427,6 +467,7 @@ class Provider(_Frozen):
     sites: list[Annotated[Site, BeforeValidator(_site)]] = Field(default_factory=list, max_length=50)
     mail_domains: list[Hostname] = Field(default_factory=list, max_length=100, validate_default=True)
     endpoints: list[Endpoint] = Field(default_factory=list, max_length=200)
+    published: list[Observation] = Field(default_factory=list, max_length=100)
     claims: list[Claim] = Field(default_factory=list, max_length=100)
     sources: list[Url] = Field(default_factory=list, max_length=100)
     notes: OptText = None
@@ -650,6 +691,11 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+# list key -> (what an item is called in messages, the item key that names it)
+_LIST_LABELS = {"providers": ("provider", "id"), "claims": ("claim", "name"), "endpoints": ("endpoint", "name"),
+                "published": ("observation", "domain")}
+
+
 def _where(loc: Loc, data: Any) -> str:
     """`provider 'posteo', claim '2fa': company.country` — a readable place for a pydantic location."""
     parts: list[str] = []
@@ -660,12 +706,12 @@ def _where(loc: Loc, data: Any) -> str:
         part = loc[i]
         node = node.get(part) if isinstance(node, dict) and isinstance(part, str) else (
             node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
-        if isinstance(part, int) and i > 0 and loc[i - 1] in ("providers", "claims", "endpoints"):
-            label = {"providers": "provider", "claims": "claim", "endpoints": "endpoint"}[str(loc[i - 1])]
+        if isinstance(part, int) and i > 0 and loc[i - 1] in _LIST_LABELS:
+            label, key = _LIST_LABELS[str(loc[i - 1])]
             keys.pop()
             ident = None
             if isinstance(node, dict):
-                ident = node.get("id") if label == "provider" else node.get("name")
+                ident = node.get(key)
                 if label == "endpoint" and isinstance(node.get("host"), str):
                     ident = f"{node['host']}:{node.get('port')}"
             parts.append(f"{label} {ident!r}" if isinstance(ident, str) else f"{label} #{part + 1}")

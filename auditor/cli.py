@@ -112,20 +112,38 @@ def lab_serve(
 @catalog_app.command("check")
 def catalog_check(
     providers: Annotated[Path, typer.Argument(help="The catalog file.")] = Path("providers.yaml"),
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Validate a catalog and list its providers."""
+    """Validate a catalog, list its providers and show how fresh its facts are.
+
+    Warns about dates older than 12 months (or missing) and claims that only a third party's page supports.
+    Exit code 0 when the file is valid, warnings or not; 2 when it is not (one line: FILE:LINE: what is wrong).
+    """
+    import datetime as dt
+    import json
+
     from auditor.catalog import load_catalog
+    from auditor.catalog_freshness import report_json, review, table
 
     try:
         catalog = load_catalog(providers)
     except AuditorError as exc:
         _fail(exc)
+    today = dt.datetime.now(dt.UTC).date()
+    rows = review(catalog, today)
+    if json_out:
+        typer.echo(json.dumps(report_json(str(providers), rows, today), indent=2, ensure_ascii=False))
+        return
     for p in catalog.providers:
         typer.echo(f"{p.id:16} {p.kind:5} {p.name} ({len(p.mail_domains)} domains, {len(p.endpoints)} endpoints, "
                    f"{len(p.claims)} claims)")
-    typer.echo(f"{providers}: {len(catalog.providers)} providers, valid")
-
-
+    typer.echo("")
+    typer.echo(table(rows))
+    warnings = [f"{row.id}: {w}" for row in rows for w in row.warnings]
+    if warnings:
+        typer.echo("\nwarnings (the file is valid; re-check these facts against their sources):")
+        typer.echo("\n".join(f"  {w}" for w in warnings))
+    typer.echo(f"{providers}: {len(catalog.providers)} providers, valid; {len(warnings)} warnings as of {today}")
 
 
 cli_report.register(app)  # report

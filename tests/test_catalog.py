@@ -124,14 +124,15 @@ def test_real_catalog_mail_providers_have_domains_and_company(real: Catalog) -> 
     [chat] = [e for e in threema.endpoints if e.role == "chat"]
     assert chat.tls is False and chat.protocol and "NaCl" in chat.protocol  # Threema's own protocol, not TLS
     assert all(e.tls and e.protocol is None for e in threema.endpoints if e is not chat)
-    # unknown stays unknown: Telegram's legal entity is not confirmed in the research
-    assert real.get("telegram").company.legal_name is None
+    # Telegram's privacy policy names its controller but not where it is established: unknown stays unknown
+    telegram = real.get("telegram").company
+    assert telegram.legal_name == "Telegram Messenger Inc." and telegram.country is None
+    assert telegram.parent is not None and telegram.parent.country == "VG"
 
 
-def test_real_catalog_is_plain_yaml() -> None:
-    # the header comment names the compilation date and asks for re-verification
+def test_real_catalog_header_points_to_its_documentation() -> None:
     head = (ROOT / "providers.yaml").read_text(encoding="utf-8")[:3000]
-    assert "compiled 2026-11 from shared research; re-verify before use" in head
+    assert "docs/catalog.md" in head and (ROOT / "docs" / "catalog.md").exists()
 
 
 # ------------------------------------------------------------------------------------------------ good input
@@ -620,3 +621,78 @@ def test_load_good_file_with_bom(tmp_path: Path) -> None:
     path = tmp_path / "providers.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
     assert load_catalog(path).ids == ["posteo", "threema"]
+
+
+# ------------------------------------------------------------------------------------------------ published
+
+PUBLISHED = """    published:
+      - domain: posteo.de
+        observed: 2026-05
+        source: https://scan.example.org/posteo.de
+        mx: [{host: mx01.posteo.de, pref: 10}, {host: mx02.posteo.de}]
+        mta_sts: {mode: enforce, mx: [mx01.posteo.de, "*.posteo.de"], max_age: 604800}
+        dane: true
+        dnssec: true
+        dmarc: reject
+"""
+
+
+def with_published(block: str = PUBLISHED) -> str:
+    return GOOD.replace("    claims:\n", block + "    claims:\n", 1)
+
+
+def test_published_observations() -> None:
+    [obs] = parse_catalog(with_published(), "providers.yaml").providers[0].published
+    assert obs.domain == "posteo.de" and obs.observed == "2026-05"
+    assert [(m.host, m.pref) for m in obs.mx or []] == [("mx01.posteo.de", 10), ("mx02.posteo.de", None)]
+    assert obs.mta_sts is not None and obs.mta_sts.mode == "enforce" and obs.mta_sts.max_age == 604800
+    assert obs.mta_sts.mx == ["mx01.posteo.de", "*.posteo.de"]
+    assert (obs.dane, obs.dnssec, obs.dmarc) == (True, True, "reject")
+    assert parse_catalog(GOOD, "providers.yaml").providers[0].published == []
+
+
+@pytest.mark.parametrize(("change", "needle", "fragment"), [
+    ("mode: enforce", "mode: enforced", "enforce"),
+    ("dmarc: reject", "dmarc: strict", "quarantine"),
+    ('"*.posteo.de"', '"mx*.posteo.de"', "not a valid host name"),
+    ("source: https://scan.example.org/posteo.de", "source: scan.example.org", "not an http(s) URL"),
+    ("max_age: 604800", "max_age: -1", "greater than or equal to 0"),
+])
+def test_published_bad_values_name_the_line(change: str, needle: str, fragment: str) -> None:
+    text = with_published().replace(change, needle)
+    check_error(text, line_of(text, needle), "observation 'posteo.de'", fragment)
+
+
+def test_published_observation_needs_a_fact() -> None:
+    block = ("    published:\n      - domain: posteo.de\n        observed: 2026-05\n"
+             "        source: https://scan.example.org/posteo.de\n")
+    text = with_published(block)
+    check_error(text, line_of(text, "- domain: posteo.de"), "at least one fact")
+
+
+# ------------------------------------------------------------------------------------------------ evidence kinds
+
+def test_evidence_kinds_from_the_catalog_alone() -> None:
+    import datetime as dt
+
+    from auditor.claim_evidence import evidence_kind, expired, last_day
+
+    today = dt.date(2026, 12, 2)
+    posteo = parse_catalog(GOOD, "providers.yaml").providers[0]
+    claim = posteo.claims[0]
+    assert evidence_kind(posteo, claim, today) == "stated"  # a page on its own mail domain
+    elsewhere = claim.model_copy(update={"evidence_url": "https://en.wikipedia.org/wiki/Posteo"})
+    assert evidence_kind(posteo, elsewhere, today) == "third_party"
+    assert evidence_kind(posteo, claim.model_copy(update={"evidence_text": None}), today) == "none"
+    attested = parse_catalog(GOOD.replace("        source_date: 2014-11\n", """        source_date: 2014-11
+        attestation: {body: Example Cert, valid_until: 2026-12}
+""", 1), "providers.yaml").providers[0]
+    assert evidence_kind(attested, attested.claims[0], today) == "attested"  # valid all of December 2026
+    assert evidence_kind(attested, attested.claims[0], dt.date(2027, 1, 1)) == "expired"
+    assert expired(attested.claims[0], dt.date(2027, 1, 1)) and not expired(claim, today)
+    assert last_day("2024-02") == dt.date(2024, 2, 29) and last_day("2025") == dt.date(2025, 12, 31)
+    contradicted = parse_catalog(GOOD.replace("        source_date: 2014-11\n", """        source_date: 2014-11
+        attestation: {body: Example Cert, valid_until: 2099}
+        contradicted_by: {url: "https://scorecard.example.org/", note: "keys held by the provider"}
+""", 1), "providers.yaml").providers[0]
+    assert evidence_kind(contradicted, contradicted.claims[0], today) == "contradicted"  # outranks the attestation

@@ -88,7 +88,8 @@ def test_catalog_providers_and_broken_ones_are_built(lab: Lab) -> None:
     for pid in ("proton", "posteo", "tuta", "nostarttls", "expiredcert", "offshore", "wrongname", "legacytls",
                 "nullmx", "dnsfail"):
         assert pid in lab.world.providers, pid
-    assert lab.world.providers["proton"].mx == [("mail.protonmail.ch", 10), ("mailsec.protonmail.ch", 20)]
+    # as published for protonmail.com (providers.yaml `published`)
+    assert lab.world.providers["proton"].mx == [("mail.protonmail.ch", 5), ("mailsec.protonmail.ch", 10)]
     assert lab.world.providers["proton"].country == "CH"
 
 
@@ -110,9 +111,9 @@ def test_dns_a_over_udp_and_tcp(lab: Lab) -> None:
 
 
 def test_dns_mx_by_preference(lab: Lab) -> None:
-    r = ask(lab, "proton.me", "MX")
+    r = ask(lab, "protonmail.com", "MX")
     mx = sorted((rr.preference, rr.exchange.to_text()) for rr in r.answer[0])
-    assert mx == [(10, "mail.protonmail.ch."), (20, "mailsec.protonmail.ch.")]
+    assert mx == [(5, "mail.protonmail.ch."), (10, "mailsec.protonmail.ch.")]
 
 
 def test_dns_nxdomain_vs_nodata(lab: Lab) -> None:

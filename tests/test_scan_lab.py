@@ -18,7 +18,7 @@ from auditor.scoring.engine import score_audit
 from auditor.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ["posteo", "proton", "threema"]
+SCANNED = ["posteo", "proton", "tuta", "threema"]
 LAB_ONLY = ["nostarttls", "expiredcert", "offshore", "wrongname", "legacytls", "nullmx", "dnsfail", "exemplary",
             "selfsigned", "untrusted", "weakcipher", "weakkey", "dnssecbogus", "dnssecexpired", "dsmismatch",
             "ststesting", "stsmismatch", "stsgone", "danemismatch", "daneinsecure"]
@@ -180,6 +180,8 @@ def test_claims_verified_against_served_pages(audit: Audit) -> None:
     ("offshore", "hds", "expired", Status.FAIL),  # the page still says it; the attestation lapsed in 2020
     ("offshore", "e2ee", "third_party", Status.WARN),  # only a blog says so
     ("offshore", "zero_access", "contradicted", Status.FAIL),  # a credible source says otherwise
+    ("proton", "zero_access", "stated", Status.PASS),  # the catalog's phrase, on Proton's own support page
+    ("proton", "open_source", "not_found", Status.WARN),  # a page is recorded, but no phrase to look for
 ])
 def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, status: Status) -> None:
     [f] = checks(audit, pid, f"claim.{claim}")
@@ -189,6 +191,8 @@ def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, s
         assert "Example Certification Body" in f.summary
     if level == "third_party":
         assert f.value["verified"] is True and f.value["publisher"] == "third_party"
+    if level == "not_found":
+        assert f.value["verified"] is None and "no phrase recorded to look for on https://" in f.summary
 
 
 def test_catalog_selection_error_names_known_ids() -> None:
@@ -243,6 +247,18 @@ def test_mta_sts(audit: Audit, pid: str, mode: str | None, valid: bool, status: 
     assert (f.value["mode"], f.value["valid"], f.status) == (mode, valid, status)
     if pid == "stsmismatch":
         assert f.value["mx_covered"] is False
+
+
+@pytest.mark.parametrize("pid", ["proton", "tuta"])
+def test_published_mta_sts_is_served_and_enforced(audit: Audit, pid: str) -> None:
+    """The catalog records Proton's and Tuta's MTA-STS policies in enforce mode; the lab serves them and the
+    probe finds them valid, covering the MX, on every mail domain."""
+    provider_ = load_catalog(ROOT / "providers.yaml").get(pid)
+    found = checks(audit, pid, "mta_sts")
+    assert {f.subject for f in found} == set(provider_.mail_domains)
+    for f in found:
+        assert (f.value["mode"], f.value["valid"], f.status) == ("enforce", True, Status.PASS), f.summary
+        assert f.value["mx_covered"] is True
 
 
 def test_self_signed_and_untrusted_certificates(audit: Audit) -> None:

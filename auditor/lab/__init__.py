@@ -7,7 +7,7 @@
 What the world contains comes from data, not code:
 - the catalogs: providers.yaml (real providers) + auditor/lab/catalog.yaml (broken `.example` providers);
 - auditor/lab/world.yaml: how each provider's servers behave (MX hosts, country, TLS, DNSSEC, MTA-STS,
-  faults), modelled on the research notes. New fault kinds register in `ca.CERT_FAULTS`,
+  faults), each fact with its source or why it is modelled. New fault kinds register in `ca.CERT_FAULTS`,
   `dns_server.DNS_FAULTS`, or the signer's FAULTS (auditor/lab/signing.py).
 
 Modules: ca (certificates), zones (zone tree + signing hook), dns_server, smtp_server, https_server,

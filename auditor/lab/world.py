@@ -1,9 +1,10 @@
 """From provider catalogs + the lab overlay (`world.yaml`) to a description of the simulated Internet.
 
-The catalog says what a provider *is* (domains, endpoints, claims with evidence URLs); the overlay says
-how its servers *behave* (MX hosts, hosting country, TLS versions, DNSSEC, MTA-STS, faults), modelled on
-/work/shared/research/providers.md. The result (`World`) is plain data: hosts with their roles, DNS records
-by owner name, signing policies and DNS faults. The runner turns it into servers.
+The catalog says what a provider *is* (domains, endpoints, claims with evidence URLs, the mail facts observed
+by outsiders); the overlay says how its servers *behave* (MX hosts, hosting country, TLS versions, DNSSEC,
+MTA-STS, faults), each fact with its source or the reason it is modelled (`basis`). The result (`World`) is
+plain data: hosts with their roles, DNS records by owner name, signing policies and DNS faults. The runner
+turns it into servers.
 
 Catalogs are read with `yaml.safe_load` here, tolerantly (a list under `providers:` or a mapping by id;
 `mail_domains` or `domains`; endpoints as URLs, host names, `{url: …}` or `{host: …, port: …}`; claims as a

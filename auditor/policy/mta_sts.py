@@ -3,7 +3,7 @@
 Pure functions over strings and bytes. Fetching (no redirects, HTTP 200 only, certificate checks) is
 the probe's job; the probe hands the body and Content-Type here. Nothing here raises on any input.
 
-Deliberate readings of the RFC, each tested (vector ids from research/standards.md):
+Deliberate readings of the RFC, each tested (the ids name test vectors in tests/test_policy_mta_sts.py):
 - The TXT record must begin with exactly `v=STSv1;` (§3.1 prose). The ABNF's `*WSP ";"` also admits
   `v=STSv1 ;`; that record is reported as an error because senders that follow the prose discard it
   (erratum 6285): a policy some senders never see is not a usable policy (M9).

@@ -3,8 +3,8 @@
 Inputs are facts a scanner (sslyze via `net.tls`) already measured; nothing here connects anywhere.
 The only file read is the package's own tier data, `auditor/data/ncsc_tls.yaml`, once.
 
-The grade follows the SSL Labs "SSL Server Rating Guide" as executed by testssl.sh's `run_rating`
-(research/standards.md §1.1–1.2): category scores protocol 30 % / key exchange 30 % / cipher strength
+The grade follows the SSL Labs "SSL Server Rating Guide" as executed by testssl.sh's `run_rating`:
+category scores protocol 30 % / key exchange 30 % / cipher strength
 40 % with integer arithmetic, letter thresholds 80/65/50/35/20, then caps; A becomes A+ without
 warnings and A- with them. We compute the scores ourselves because testssl caps every STARTTLS
 target to T, which would make every mail server look equally bad.

@@ -23,6 +23,7 @@ from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 from auditor.catalog import Claim, Provider
+from auditor.claim_evidence import evidence_kind, expired, publisher
 from auditor.findings import Finding, Status
 from auditor.net.http import HttpResult
 from auditor.policy.dmarc import organizational_domain
@@ -76,42 +77,21 @@ _LEVEL_STATUS = {"attested": Status.PASS, "stated": Status.PASS, "third_party": 
                  "not_found": Status.FAIL, "contradicted": Status.FAIL, "expired": Status.FAIL}
 
 
-def expired(claim: Claim, today: dt.date) -> bool:
-    """The claim rests on an attestation whose validity ended before `today`."""
-    until = claim.attestation.valid_until if claim.attestation else None
-    return until is not None and _last_day(until) < today
-
-
-def _last_day(date: str) -> dt.date:
-    """The last day a YYYY[-MM[-DD]] date covers (a certificate valid "until 2027" is valid all of 2027)."""
-    parts = [int(p) for p in date.split("-")]
-    if len(parts) == 3:
-        return dt.date(*parts)
-    if len(parts) == 2:
-        year, month = parts
-        return dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
-    return dt.date(parts[0], 12, 31)
-
-
 def level_of(provider: Provider, claim: Claim, found: bool, today: dt.date) -> Level:
     """The evidence level of a claimed claim whose evidence page was read (`found`: it says the text)."""
-    if claim.contradicted_by is not None:
-        return "contradicted"
-    if expired(claim, today):
-        return "expired"
-    if not found:
+    kind = evidence_kind(provider, claim, today)
+    if kind in ("contradicted", "expired"):
+        return kind
+    if not found or kind == "none":
         return "not_found"
-    if claim.attestation is not None:
-        return "attested"
-    return "stated" if claim.evidence_url and provider.publishes(claim.evidence_url) else "third_party"
+    return kind
 
 
 def _value(provider: Provider, claim: Claim, verified: bool | None, checked_at: str | None, sha256: str | None,
            level: Level | None) -> dict[str, object]:
-    url = claim.evidence_url
-    return {"claimed": claim.claimed, "evidence_url": url, "verified": verified,
+    return {"claimed": claim.claimed, "evidence_url": claim.evidence_url, "verified": verified,
             "checked_at": checked_at, "sha256": sha256, "level": level,
-            "publisher": None if not url else ("provider" if provider.publishes(url) else "third_party"),
+            "publisher": publisher(provider, claim.evidence_url),
             "valid_until": claim.attestation.valid_until if claim.attestation else None}
 
 
@@ -152,9 +132,11 @@ async def claim_finding(provider: Provider, claim: Claim, ctx: ScanContext) -> F
                        value=_value(provider, claim, None, checked_at, None, level),
                        summary=_summary(claim, level)[:500], evidence=base)
     if not claim.evidence_url or not claim.evidence_text:
-        return Finding(id=check, subject=provider.id, status=Status.WARN,
+        why = (f"no phrase recorded to look for on {claim.evidence_url}" if claim.evidence_url
+               else "no published evidence recorded")
+        return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=Status.WARN,
                        value=_value(provider, claim, None, None, None, "not_found"),
-                       summary=f"{claim.name} claimed without published evidence to check", evidence=base)
+                       summary=f"{claim.name} claimed, {why}"[:500], evidence=base)
     result, hops = await _fetch(claim.evidence_url, ctx)
     evidence = {**base, "fetch": result.evidence(), "redirects": hops}
     if result.error is not None and result.status is None:

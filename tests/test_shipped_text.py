@@ -1,0 +1,40 @@
+"""What ships is read by DPOs and their clients: sources and dates, no working notes, no machine paths."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".md", ".txt", ".html", ".j2", ".css", ".js", ".toml", ".zone"}
+# A working note or a path on the machine the package was written on, never a source a reader can open.
+NOTES = re.compile("|".join([
+    r"(?<![\w.-])/(?:work|home|root|Users)/[\w.-]",  # absolute machine paths (not a URL's path segment)
+    r"\.\./shared\b", r"\bshared/research\b", r"\bresearch/\w+\.md\b",
+    r"\bINFERENCE\b", r"\bre-?verify\b", r"\bverify before use\b",
+    r"\bas read by the research\b", r"\bthe research\b", r"\bresearch notes\b", r"\bcompiled \S+ from\b",
+]), re.IGNORECASE)
+
+
+def shipped_files() -> list[Path]:
+    files = [p for p in (ROOT / "auditor").rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES]
+    return [ROOT / "providers.yaml", *sorted(files)]
+
+
+def test_no_working_notes_or_machine_paths_in_shipped_files() -> None:
+    found = []
+    for path in shipped_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            match = NOTES.search(line)
+            if match:
+                found.append(f"{path.relative_to(ROOT)}:{number}: {match.group(0)!r} in {line.strip()[:100]}")
+    assert found == []
+
+
+def test_the_pattern_finds_what_it_must_and_spares_urls() -> None:
+    for note in ("compiled 2026-11 from shared research", "see /work/shared/research/providers.md",
+                 "(INFERENCE, verify)", "re-verify before use", "address as read by the research"):
+        assert NOTES.search(note), note
+    for fine in ("https://threema.ch/fr/work/dpa/annex-2", "verify=ssl_context(bundle)", "cannot verify",
+                 "researchers at ETH Zurich"):
+        assert not NOTES.search(fine), fine
