@@ -181,7 +181,7 @@ def test_claims_verified_against_served_pages(audit: Audit) -> None:
     ("offshore", "e2ee", "third_party", Status.WARN),  # only a blog says so
     ("offshore", "zero_access", "contradicted", Status.FAIL),  # a credible source says otherwise
     ("proton", "zero_access", "stated", Status.PASS),  # the catalog's phrase, on Proton's own support page
-    ("proton", "open_source", "not_found", Status.WARN),  # a page is recorded, but no phrase to look for
+    ("proton", "open_source", "stated", Status.PASS),  # the licence notice in a README on Proton's own GitHub
 ])
 def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, status: Status) -> None:
     [f] = checks(audit, pid, f"claim.{claim}")
@@ -191,8 +191,16 @@ def test_claim_evidence_levels(audit: Audit, pid: str, claim: str, level: str, s
         assert "Example Certification Body" in f.summary
     if level == "third_party":
         assert f.value["verified"] is True and f.value["publisher"] == "third_party"
-    if level == "not_found":
-        assert f.value["verified"] is None and "no phrase recorded to look for on https://" in f.summary
+
+
+def test_claim_with_a_page_but_no_phrase_is_not_found(lab: Lab) -> None:
+    """A page is recorded but nobody wrote down its wording: nothing to look for, so the claim is not established."""
+    proton = load_catalog(ROOT / "providers.yaml").get("proton")
+    [claim] = [c.model_copy(update={"evidence_text": None}) for c in proton.claims if c.name == "open_source"]
+    result = run_unit(proton.model_copy(update={"claims": [claim]}), load_settings(lab.overrides(), environ={}))
+    [f] = [f for f in result.checks if f.id == "claim.open_source"]
+    assert (f.value["level"], f.status) == ("not_found", Status.WARN), f.summary
+    assert f.value["verified"] is None and "no phrase recorded to look for on https://" in f.summary
 
 
 def test_catalog_selection_error_names_known_ids() -> None:
