@@ -69,6 +69,7 @@ class Settings(BaseModel):
     tls_connections: int = Field(default=5, ge=1, le=64)  # handshakes in flight in one TLS scan (sslyze's default)
     dns_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=1, le=4096)  # DNS questions on the wire at once
     tls_scans: int = Field(default=32, ge=1, le=256)  # TLS scans at once in a run (bounds threads and memory)
+    notify_deadline: float = Field(default=30.0, gt=0, le=600)  # one notification, name lookup to answer
     port_map: dict[int, int] = Field(default_factory=dict)
     db: Path = Field(default_factory=_default_db)
     reports_dir: Path = Path("reports")
@@ -117,7 +118,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 # The config file's `[notify]` table: where a cron run reports a regression (see auditor.notify). Secrets
 # (the webhook key, the SMTP password) stay in the environment: a config file is too easily shared.
-NOTIFY_KEYS = ("webhook", "email", "smtp_host", "smtp_from")
+NOTIFY_KEYS = ("webhook", "webhook_file", "email", "smtp_host", "smtp_from")
 NOTIFY_SECRETS = {"webhook_secret": "AUDITOR_WEBHOOK_SECRET", "smtp_user": "AUDITOR_SMTP_USER",
                   "smtp_password": "AUDITOR_SMTP_PASSWORD"}
 
