@@ -14,13 +14,18 @@ from typing import Annotated, Any
 import typer
 
 from auditor import __version__, cli_history, cli_report
+from auditor.console import fail, warn
 from auditor.errors import EXIT_USAGE, AuditorError
 
+# Tracebacks never show local variables: they hold settings, webhook URLs and passwords (typer's default
+# has changed between versions; say it here).
+NO_LOCALS: dict[str, Any] = {"pretty_exceptions_show_locals": False}
 app = typer.Typer(help="Audit messaging providers (mail, chat, MSSanté) for GDPR compliance, from the outside.",
-                  no_args_is_help=True, add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+                  no_args_is_help=True, add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
+                  **NO_LOCALS)
 lab_app = typer.Typer(help="The built-in lab: a simulated Internet on loopback for tests and the demo.",
-                      no_args_is_help=True)
-catalog_app = typer.Typer(help="The provider catalog (providers.yaml).", no_args_is_help=True)
+                      no_args_is_help=True, **NO_LOCALS)
+catalog_app = typer.Typer(help="The provider catalog (providers.yaml).", no_args_is_help=True, **NO_LOCALS)
 app.add_typer(lab_app, name="lab")
 app.add_typer(catalog_app, name="catalog")
 
@@ -39,11 +44,6 @@ ReportsDir = Annotated[Path | None, typer.Option(help="Where reports are written
 Lang = Annotated[str | None, typer.Option(help="Report language: fr or en.")]
 
 
-def _fail(exc: AuditorError) -> None:
-    typer.echo(f"auditor: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
-
-
 def _settings_flags(**flags: Any) -> dict[str, Any]:
     return {k: v for k, v in flags.items() if v is not None}
 
@@ -60,7 +60,8 @@ def scan(
     html_out: Annotated[Path | None, typer.Option("--html", envvar="AUDITOR_HTML", help="Write the HTML here.")] = None,
     cron: Annotated[bool, typer.Option(help="Quiet unless something changed; exit 1 on a regression.")] = False,
     notify_webhook: Annotated[str | None, typer.Option(
-        help="Under --cron, POST the changes here on a regression (or AUDITOR_NOTIFY_WEBHOOK).")] = None,
+        help="Under --cron, POST the changes here on a regression. Other users see flags in `ps`: prefer "
+             "AUDITOR_NOTIFY_WEBHOOK or AUDITOR_NOTIFY_WEBHOOK_FILE (a 0600 file).")] = None,
     notify_email: Annotated[str | None, typer.Option(
         help="Under --cron, mail the changes here on a regression; server from AUDITOR_SMTP_HOST.")] = None,
     lab: Annotated[bool | None, typer.Option("--lab", help="Mark the audit as a simulation against the lab "
@@ -69,6 +70,9 @@ def scan(
     """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags)."""
     from auditor.pipeline import ScanRequest, run
 
+    if notify_webhook:
+        warn("--notify-webhook shows the URL, often a secret, to every user of this machine (`ps`); "
+             "set AUDITOR_NOTIFY_WEBHOOK or AUDITOR_NOTIFY_WEBHOOK_FILE (a file of mode 0600) instead")
     try:
         request = ScanRequest.build(
             catalog=providers, only=only or [], config=config, json_out=json_out, html_out=html_out, cron=cron,
@@ -79,7 +83,7 @@ def scan(
                                   lab=lab))
         code = run(request)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     raise typer.Exit(code)
 
 
@@ -95,7 +99,7 @@ def demo(
     try:
         run_demo(reports_dir=reports_dir, db=db, lang=lang)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @lab_app.command("serve")
@@ -119,7 +123,7 @@ def catalog_check(
     try:
         catalog = load_catalog(providers)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     for p in catalog.providers:
         typer.echo(f"{p.id:16} {p.kind:5} {p.name} ({len(p.mail_domains)} domains, {len(p.endpoints)} endpoints, "
                    f"{len(p.claims)} claims)")
@@ -152,8 +156,8 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        typer.echo("auditor: interrupted", err=True)
+        warn("interrupted")
         sys.exit(130)
     except AuditorError as exc:  # raised outside a command's own handler
-        typer.echo(f"auditor: {exc}", err=True)
+        warn(str(exc))
         sys.exit(exc.exit_code or EXIT_USAGE)

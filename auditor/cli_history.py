@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from auditor.console import fail, warn
 from auditor.errors import AuditorError, ConfigError
 from auditor.settings import Settings, load_settings
 from auditor.store import AuditSummary, Store
@@ -24,10 +25,6 @@ Config = Annotated[Path | None, typer.Option(help="TOML config file (default: ~/
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 ALL = 1_000_000  # list_audits takes a limit; "every audit" in practice
 
-
-def _fail(exc: AuditorError) -> NoReturn:
-    typer.echo(f"auditor: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def _settings(config: Path | None, **flags: Any) -> Settings:
@@ -85,7 +82,7 @@ def history(
                                       "`auditor history` lists the audits")
                 scores = scores[-limit:]
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     if scores is not None:
         if as_json:
             _print_json({"db": str(settings.db), "provider": provider, "scores": [
@@ -154,7 +151,7 @@ def diff(
             before_id, after_id = _pair(store, a, b)
             result = diff_audits(store.load_audit(before_id), store.load_audit(after_id))
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         _print_json(result.model_dump(mode="json"))
     else:
@@ -177,8 +174,7 @@ def prune(
     compares against. With both options, an audit survives if either keeps it.
     """
     if keep is None and older_than is None:
-        typer.echo("auditor: prune needs --keep N or --older-than DAYS (or both: an audit survives if either "
-                   "keeps it)", err=True)
+        warn("prune needs --keep N or --older-than DAYS (or both: an audit survives if either keeps it)")
         raise typer.Exit(2)
     try:
         settings = _settings(config, db=db)
@@ -186,7 +182,7 @@ def prune(
             started = {s.audit_id: s for s in store.list_audits(ALL)}
             deleted = store.prune(keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     for audit_id in deleted:
         s = started.get(audit_id)
         what = f" (started {s.started_at}, {'complete' if s.complete else 'incomplete'})" if s else ""

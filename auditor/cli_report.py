@@ -8,10 +8,11 @@ audit's own, so a report of an old audit says what that audit said unless asked 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from auditor.console import fail
 from auditor.errors import AuditorError, ConfigError
 from auditor.findings import Audit
 from auditor.report.context import MAX_LOGO_BYTES, Branding, logo_data_uri
@@ -27,10 +28,6 @@ FormatOpt = Annotated[str, typer.Option("--format", envvar="AUDITOR_FORMAT",
                                         help=f"Output format: {', '.join(FORMATS)}.")]
 TEXT_LIMIT = 200  # a firm or client name; longer is a mistake (and would overflow the cover)
 
-
-def _fail(exc: AuditorError) -> NoReturn:
-    typer.echo(f"auditor: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def _open_existing(path: Path) -> Store:
@@ -122,7 +119,7 @@ def report(
         out = output or default_path(settings.reports_dir, loaded, language, chosen)
         write_report(loaded, chosen, out, language, branding=branding, previous=previous)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(str(out))
 
 

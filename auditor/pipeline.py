@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor.catalog import Catalog, Provider, load_catalog
+from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
 from auditor.findings import Audit, ProviderResult
@@ -198,7 +199,7 @@ def run_cron(request: ScanRequest) -> int:
         return EXIT_OK
     if request.notify.enabled:
         for failure in deliver(diff, request.notify, s, reports=written):
-            print(f"auditor: {failure}", file=sys.stderr)
+            warn(failure)
     return EXIT_REGRESSION
 
 

@@ -14,11 +14,18 @@ _URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#
                   r"(?P<rest>[^\s?#'\"<>]*)(?P<query>\?[^\s#'\"<>]*)?(?P<fragment>#[^\s'\"<>]*)?")
 
 
+def _masked(part: str | None, lead: str) -> str:
+    """`?***` for a query (`#***` for a fragment), keeping the punctuation of the sentence around the URL."""
+    if not part:
+        return ""
+    kept = part.rstrip(".,:;!)")
+    return f"{lead}{MASK}{part[len(kept):]}"
+
+
 def _mask(match: re.Match[str]) -> str:
     userinfo = f"{MASK}@" if match["userinfo"] else ""
-    query = f"?{MASK}" if match["query"] else ""
-    fragment = f"#{MASK}" if match["fragment"] else ""
-    return f"{match['scheme']}{userinfo}{match['rest']}{query}{fragment}"
+    return (f"{match['scheme']}{userinfo}{match['rest']}{_masked(match['query'], '?')}"
+            f"{_masked(match['fragment'], '#')}")
 
 
 def redact(text: str) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from auditor.console import warn
 from auditor.errors import ConfigError
 from auditor.findings import Audit
 from auditor.report.context import Branding
@@ -118,5 +118,5 @@ def print_demo_reports(audit: Audit, stem: Path, *, lang: str = "fr", db: Path |
     previous = previous_audit(db, audit) if db is not None else None
     result = write_demo_reports(audit, stem, lang=lang, previous=previous)
     for line in result.skipped:
-        print(f"auditor: {line}", file=sys.stderr)
+        warn(line)
     return result.written
