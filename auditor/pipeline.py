@@ -17,6 +17,7 @@ from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
+from auditor.files import write_private
 from auditor.findings import Audit, ProviderResult
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
@@ -71,17 +72,15 @@ def _progress(total: int, quiet: bool) -> Iterator[Callable[[ProviderResult], No
 
 
 def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str) -> list[Path]:
+    """The scan's JSON document and HTML report, each 0600 (auditor.files)."""
     written = []
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(audit_document(audit), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(json_out)
+        written.append(write_private(json_out, json.dumps(audit_document(audit), indent=2, ensure_ascii=False)
+                                     + "\n"))
     if html_out:
         from auditor.report import render_audit_html
 
-        html_out.parent.mkdir(parents=True, exist_ok=True)
-        html_out.write_text(render_audit_html(audit, lang=lang), encoding="utf-8")
-        written.append(html_out)
+        written.append(write_private(html_out, render_audit_html(audit, lang=lang)))
     return written
 
 
