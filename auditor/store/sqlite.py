@@ -9,6 +9,7 @@ certificate chain seen in a hundred audits is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
@@ -218,10 +219,11 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # a COMMIT refused (disk full) leaves it open; SQLite may have rolled back
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -556,8 +558,9 @@ class Store:
             return None
         return body if isinstance(body, dict) else None
 
-    @_reported
     def rdap_put(self, ip: str, body: dict[str, Any]) -> None:
-        with self._write() as db:
+        """Best effort: a cache that cannot be written (a full disk, a long lock) costs one look-up next run,
+        and the audit's own writes report the cause."""
+        with contextlib.suppress(sqlite3.Error), self._write() as db:
             db.execute("INSERT OR REPLACE INTO rdap_cache (ip, fetched_epoch, body) VALUES (?, ?, ?)",
                        (ip, datetime.now(UTC).timestamp(), canonical_json(body)))
