@@ -50,7 +50,9 @@ def _settings_flags(**flags: Any) -> dict[str, Any]:
 
 @app.command()
 def scan(
-    providers: Annotated[Path, typer.Option(envvar="AUDITOR_PROVIDERS", help="The catalog.")] = Path("providers.yaml"),
+    providers: Annotated[Path | None, typer.Option(
+        envvar="AUDITOR_PROVIDERS", help="The catalog (default: ./providers.yaml, else the one shipped with auditor).",
+        show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option(help="Audit only this provider id (repeatable).")] = None,
     resolver: Resolver = None, trust_anchor: TrustAnchor = None, ca_bundle: CaBundle = None,
     geoip_db: GeoipDb = None, db: Db = None, profile: Profile = None, config: Config = None,
@@ -69,13 +71,15 @@ def scan(
 ) -> None:
     """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags)."""
     from auditor.pipeline import ScanRequest, run
+    from auditor.settings import default_catalog
 
     if notify_webhook:
         warn("--notify-webhook shows the URL, often a secret, to every user of this machine (`ps`); "
              "set AUDITOR_NOTIFY_WEBHOOK or AUDITOR_NOTIFY_WEBHOOK_FILE (a file of mode 0600) instead")
     try:
         request = ScanRequest.build(
-            catalog=providers, only=only or [], config=config, json_out=json_out, html_out=html_out, cron=cron,
+            catalog=providers or default_catalog(), only=only or [], config=config, json_out=json_out,
+            html_out=html_out, cron=cron,
             notify_flags={"webhook": notify_webhook, "email": notify_email},
             flags=_settings_flags(resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle,
                                   geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
@@ -104,22 +108,33 @@ def demo(
 
 @lab_app.command("serve")
 def lab_serve(
-    net: Annotated[int, typer.Option(help="Second octet of the lab's 127.N.x.y addresses.")] = 77,
+    net: Annotated[int | None, typer.Option(help="Second octet of the lab's 127.N.x.y addresses (default: 77, or "
+                                                  "free ones when another lab holds those).", show_default=False)]
+    = None,
     dns_port: Annotated[int, typer.Option(help="Port of the lab's DNS server.")] = 5353,
 ) -> None:
     """Run the lab in the foreground and print the flags a scan needs to use it."""
-    from auditor.lab import Lab, serve_forever
+    from auditor.lab import serve_forever
+    from auditor.lab.free_net import start_free
 
-    serve_forever(Lab(net=net, dns_port=dns_port))
+    try:
+        lab = start_free(nets=None if net is None else [net], dns_port=dns_port)
+    except AuditorError as exc:
+        fail(exc)
+    serve_forever(lab)
 
 
 @catalog_app.command("check")
 def catalog_check(
-    providers: Annotated[Path, typer.Argument(help="The catalog file.")] = Path("providers.yaml"),
+    providers: Annotated[Path | None, typer.Argument(
+        help="The catalog file (default: ./providers.yaml, else the one shipped with auditor).",
+        show_default=False)] = None,
 ) -> None:
     """Validate a catalog and list its providers."""
     from auditor.catalog import load_catalog
+    from auditor.settings import default_catalog
 
+    providers = providers or default_catalog()
     try:
         catalog = load_catalog(providers)
     except AuditorError as exc:

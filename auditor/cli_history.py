@@ -16,7 +16,7 @@ import typer
 
 from auditor.console import fail, warn
 from auditor.errors import AuditorError, ConfigError
-from auditor.settings import Settings, load_settings
+from auditor.settings import DEMO_DB_NAME, Settings, default_db, load_settings
 from auditor.store import AuditSummary, Store
 
 Db = Annotated[Path | None, typer.Option(help="SQLite database of audits (default: AUDITOR_DB, the config "
@@ -29,6 +29,17 @@ ALL = 1_000_000  # list_audits takes a limit; "every audit" in practice
 
 def _settings(config: Path | None, **flags: Any) -> Settings:
     return load_settings({k: v for k, v in flags.items() if v is not None}, config=config)
+
+
+def existing_db(settings: Settings) -> Path:
+    """The database to read: `settings.db`, except that while the default one does not exist yet and
+    `auditor demo` left its own (reports/demo.sqlite), the demo's is read, and stderr says so."""
+    path = settings.db.expanduser()
+    demo = settings.reports_dir / DEMO_DB_NAME
+    if settings.db == default_db() and not path.exists() and demo.is_file():
+        warn(f"no audit database at {path} yet: reading the demo's, {demo} (pass --db FILE to choose)")
+        return demo
+    return path
 
 
 def open_existing(path: Path) -> Store:
@@ -71,21 +82,22 @@ def history(
     """List the stored audits, newest first; with --provider, that provider's score over time."""
     try:
         settings = _settings(config, db=db)
-        with open_existing(settings.db) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             if provider is None:
                 audits = store.list_audits(limit)
                 scores = None
             else:
                 scores = store.history(provider)
                 if not scores:
-                    raise ConfigError(f"no complete audit in {settings.db} includes provider {provider!r}; "
+                    raise ConfigError(f"no complete audit in {db_path} includes provider {provider!r}; "
                                       "`auditor history` lists the audits")
                 scores = scores[-limit:]
     except AuditorError as exc:
         fail(exc)
     if scores is not None:
         if as_json:
-            _print_json({"db": str(settings.db), "provider": provider, "scores": [
+            _print_json({"db": str(db_path), "provider": provider, "scores": [
                 {"audit_id": r.audit_id, "started_at": r.started_at, "value": r.value, "grade": r.grade}
                 for r in scores]})
             return
@@ -96,10 +108,10 @@ def history(
             typer.echo(line)
         return
     if as_json:
-        _print_json({"db": str(settings.db), "audits": [a.model_dump(mode="json") for a in audits]})
+        _print_json({"db": str(db_path), "audits": [a.model_dump(mode="json") for a in audits]})
         return
     if not audits:
-        typer.echo(f"{settings.db}: no audits yet")
+        typer.echo(f"{db_path}: no audits yet")
         return
     header = ["AUDIT", "STARTED", "FINISHED", "STATE", "LAB", "PROVIDERS", "PROFILE"]
     for line in _table(header, [_summary_row(a) for a in audits], right=frozenset({5})):
@@ -147,7 +159,8 @@ def diff(
 
     try:
         settings = _settings(config, db=db, lang=lang)
-        with open_existing(settings.db) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             before_id, after_id = _pair(store, a, b)
             result = diff_audits(store.load_audit(before_id), store.load_audit(after_id))
     except AuditorError as exc:
@@ -178,7 +191,8 @@ def prune(
         raise typer.Exit(2)
     try:
         settings = _settings(config, db=db)
-        with open_existing(settings.db) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             started = {s.audit_id: s for s in store.list_audits(ALL)}
             deleted = store.prune(keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None)
     except AuditorError as exc:
@@ -187,7 +201,7 @@ def prune(
         s = started.get(audit_id)
         what = f" (started {s.started_at}, {'complete' if s.complete else 'incomplete'})" if s else ""
         typer.echo(f"deleted audit {audit_id}{what}")
-    typer.echo(f"{settings.db}: {len(deleted)} audit(s) deleted, {len(started) - len(deleted)} kept")
+    typer.echo(f"{db_path}: {len(deleted)} audit(s) deleted, {len(started) - len(deleted)} kept")
 
 
 def register(app: typer.Typer) -> None:
