@@ -4,13 +4,10 @@ MAX_REPLY_LINES lines in an SMTP reply. Each against a real hostile receiver of 
 
 from __future__ import annotations
 
-import random
 import time
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
-from labscan import start_lab
 
 from auditor.lab.hostile import NOTIFY_SINKS, HostileLab, gzip_bomb
 from auditor.notify import MAX_REPLY_LINES, NotifyConfig, NotifyError, build_email, send_email, send_webhook
@@ -22,19 +19,9 @@ SLACK = 1.5  # a loaded 2-core machine
 MEMORY_LIMIT = 16 * 1024 * 1024  # peak Python allocations while notifying (the bomb inflates to 400 MiB)
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[HostileLab]:
-    started = start_lab(HostileLab, nets=random.sample(range(100, 250), 8))
-    assert isinstance(started, HostileLab)
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
 @pytest.fixture
-def settings(lab: HostileLab) -> Settings:
-    return load_settings({**lab.overrides(), "timeout": TIMEOUT, "notify_deadline": DEADLINE}, environ={})
+def settings(hostile_lab: HostileLab) -> Settings:
+    return load_settings({**hostile_lab.overrides(), "timeout": TIMEOUT, "notify_deadline": DEADLINE}, environ={})
 
 
 def test_trickling_webhook_is_dropped_at_the_deadline(settings: Settings) -> None:
@@ -74,14 +61,14 @@ def test_endless_smtp_reply_is_cut_at_the_line_limit(settings: Settings) -> None
     assert peak < MEMORY_LIMIT, f"{peak / 2**20:.0f} MiB allocated while notifying"
 
 
-def test_smtp_tarpit_is_dropped_at_the_deadline(lab: HostileLab) -> None:
+def test_smtp_tarpit_is_dropped_at_the_deadline(hostile_lab: HostileLab) -> None:
     """The tarpit sends its banner one byte a second: under a 2 s operation timeout only the deadline ends it."""
-    settings = load_settings({**lab.overrides(), "timeout": 2.0, "notify_deadline": DEADLINE}, environ={})
+    settings = load_settings({**hostile_lab.overrides(), "timeout": 2.0, "notify_deadline": DEADLINE}, environ={})
     config = NotifyConfig(email="dpo@posteo.de", smtp_host="mx.tarpit.example:25")
     t0 = time.monotonic()
     with pytest.raises(NotifyError) as info:
         send_email(build_email(config, "subject", "text"), config, settings)
     elapsed = time.monotonic() - t0
     assert DEADLINE - 0.1 <= elapsed < DEADLINE + SLACK
-    assert str(info.value) == (f"SMTP mx.tarpit.example:{lab.port(25)}: no complete answer within the "
+    assert str(info.value) == (f"SMTP mx.tarpit.example:{hostile_lab.port(25)}: no complete answer within the "
                                f"{DEADLINE:.0f} s deadline")
