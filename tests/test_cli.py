@@ -49,8 +49,8 @@ def test_lab_serve_on_taken_addresses_is_one_line(lab: Lab) -> None:
     assert result.returncode == 3 and result.stdout == ""
     [line] = result.stderr.splitlines()
     assert line.startswith(f"auditor: the lab's addresses 127.{lab.net}.x.y are taken (")
-    assert line.endswith("): another `auditor lab serve` or `auditor demo` holds them; stop it, or leave out --net "
-                         "to take free ones")
+    assert line.endswith("): another lab (`auditor lab serve`, `auditor demo`, a test run) holds them; stop it, or "
+                         "leave out --net to take free ones")
 
 
 def test_lab_serve_takes_free_addresses_when_the_default_ones_are_taken() -> None:

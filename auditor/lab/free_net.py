@@ -48,7 +48,8 @@ def start_free(factory: Callable[..., Lab] = Lab, nets: Sequence[int] | None = N
             last = exc
     detail = (last.strerror or str(last)) if last else "no net to try"
     if len(tried) == 1:
-        raise LabUnavailable(f"the lab's addresses 127.{tried[0]}.x.y are taken ({detail}): another `auditor lab "
-                             "serve` or `auditor demo` holds them; stop it, or leave out --net to take free ones")
+        raise LabUnavailable(f"the lab's addresses 127.{tried[0]}.x.y are taken ({detail}): another lab (`auditor "
+                             "lab serve`, `auditor demo`, a test run) holds them; stop it, or leave out --net to take "
+                             "free ones")
     raise LabUnavailable(f"no free lab addresses on loopback (tried 127.N.x.y for N in "
                          f"{', '.join(map(str, tried))}: {detail}); stop other labs or set AUDITOR_LAB_NET")
