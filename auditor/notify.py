@@ -295,8 +295,8 @@ def send_webhook(url: str, body: bytes, settings: Settings, secret: str | None) 
         raise _too_late(f"webhook {redact(url)}", settings.notify_deadline) from exc
 
 
-class _ReplyTooLong(smtplib.SMTPException):
-    pass
+class _ReplyTooLong(Exception):
+    """Not an OSError (smtplib's SMTPException is one): smtplib would report it as a disconnection."""
 
 
 class _ReplyLines:
@@ -421,6 +421,8 @@ def _submit(msg: EmailMessage, config: NotifyConfig, settings: Settings, ip: str
         raise
     except ssl.SSLCertVerificationError as exc:
         raise NotifyError(f"SMTP {host}:{port}: certificate not valid ({exc.verify_message})") from exc
+    except _ReplyTooLong as exc:
+        raise NotifyError(f"SMTP {host}:{port}: {exc}") from exc
     except (smtplib.SMTPException, OSError) as exc:
         if watchdog.fired:
             raise _too_late(f"SMTP {host}:{port}", settings.notify_deadline) from exc
