@@ -14,13 +14,18 @@ from typing import Annotated, Any
 import typer
 
 from auditor import __version__, cli_history, cli_report
+from auditor.console import fail, warn
 from auditor.errors import EXIT_USAGE, AuditorError
 
+# Tracebacks never show local variables: they hold settings, webhook URLs and passwords (typer's default
+# has changed between versions; say it here).
+NO_LOCALS: dict[str, Any] = {"pretty_exceptions_show_locals": False}
 app = typer.Typer(help="Audit messaging providers (mail, chat, MSSanté) for GDPR compliance, from the outside.",
-                  no_args_is_help=True, add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+                  no_args_is_help=True, add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
+                  **NO_LOCALS)
 lab_app = typer.Typer(help="The built-in lab: a simulated Internet on loopback for tests and the demo.",
-                      no_args_is_help=True)
-catalog_app = typer.Typer(help="The provider catalog (providers.yaml).", no_args_is_help=True)
+                      no_args_is_help=True, **NO_LOCALS)
+catalog_app = typer.Typer(help="The provider catalog (providers.yaml).", no_args_is_help=True, **NO_LOCALS)
 app.add_typer(lab_app, name="lab")
 app.add_typer(catalog_app, name="catalog")
 
@@ -39,18 +44,15 @@ ReportsDir = Annotated[Path | None, typer.Option(help="Where reports are written
 Lang = Annotated[str | None, typer.Option(help="Report language: fr or en.")]
 
 
-def _fail(exc: AuditorError) -> None:
-    typer.echo(f"auditor: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
-
-
 def _settings_flags(**flags: Any) -> dict[str, Any]:
     return {k: v for k, v in flags.items() if v is not None}
 
 
 @app.command()
 def scan(
-    providers: Annotated[Path, typer.Option(envvar="AUDITOR_PROVIDERS", help="The catalog.")] = Path("providers.yaml"),
+    providers: Annotated[Path | None, typer.Option(
+        envvar="AUDITOR_PROVIDERS", help="The catalog (default: ./providers.yaml, else the one shipped with auditor).",
+        show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option(help="Audit only this provider id (repeatable).")] = None,
     resolver: Resolver = None, trust_anchor: TrustAnchor = None, ca_bundle: CaBundle = None,
     geoip_db: GeoipDb = None, db: Db = None, profile: Profile = None, config: Config = None,
@@ -60,7 +62,8 @@ def scan(
     html_out: Annotated[Path | None, typer.Option("--html", envvar="AUDITOR_HTML", help="Write the HTML here.")] = None,
     cron: Annotated[bool, typer.Option(help="Quiet unless something changed; exit 1 on a regression.")] = False,
     notify_webhook: Annotated[str | None, typer.Option(
-        help="Under --cron, POST the changes here on a regression (or AUDITOR_NOTIFY_WEBHOOK).")] = None,
+        help="Under --cron, POST the changes here on a regression. Other users see flags in `ps`: prefer "
+             "AUDITOR_NOTIFY_WEBHOOK or AUDITOR_NOTIFY_WEBHOOK_FILE (a 0600 file).")] = None,
     notify_email: Annotated[str | None, typer.Option(
         help="Under --cron, mail the changes here on a regression; server from AUDITOR_SMTP_HOST.")] = None,
     lab: Annotated[bool | None, typer.Option("--lab", help="Mark the audit as a simulation against the lab "
@@ -68,10 +71,15 @@ def scan(
 ) -> None:
     """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags)."""
     from auditor.pipeline import ScanRequest, run
+    from auditor.settings import default_catalog
 
+    if notify_webhook:
+        warn("--notify-webhook shows the URL, often a secret, to every user of this machine (`ps`); "
+             "set AUDITOR_NOTIFY_WEBHOOK or AUDITOR_NOTIFY_WEBHOOK_FILE (a file of mode 0600) instead")
     try:
         request = ScanRequest.build(
-            catalog=providers, only=only or [], config=config, json_out=json_out, html_out=html_out, cron=cron,
+            catalog=providers or default_catalog(), only=only or [], config=config, json_out=json_out,
+            html_out=html_out, cron=cron,
             notify_flags={"webhook": notify_webhook, "email": notify_email},
             flags=_settings_flags(resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle,
                                   geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
@@ -79,7 +87,7 @@ def scan(
                                   lab=lab))
         code = run(request)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     raise typer.Exit(code)
 
 
@@ -95,23 +103,32 @@ def demo(
     try:
         run_demo(reports_dir=reports_dir, db=db, lang=lang)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @lab_app.command("serve")
 def lab_serve(
-    net: Annotated[int, typer.Option(help="Second octet of the lab's 127.N.x.y addresses.")] = 77,
+    net: Annotated[int | None, typer.Option(help="Second octet of the lab's 127.N.x.y addresses (default: 77, or "
+                                                  "free ones when another lab holds those).", show_default=False)]
+    = None,
     dns_port: Annotated[int, typer.Option(help="Port of the lab's DNS server.")] = 5353,
 ) -> None:
     """Run the lab in the foreground and print the flags a scan needs to use it."""
-    from auditor.lab import Lab, serve_forever
+    from auditor.lab import serve_forever
+    from auditor.lab.free_net import start_free
 
-    serve_forever(Lab(net=net, dns_port=dns_port))
+    try:
+        lab = start_free(nets=None if net is None else [net], dns_port=dns_port)
+    except AuditorError as exc:
+        fail(exc)
+    serve_forever(lab)
 
 
 @catalog_app.command("check")
 def catalog_check(
-    providers: Annotated[Path, typer.Argument(help="The catalog file.")] = Path("providers.yaml"),
+    providers: Annotated[Path | None, typer.Argument(
+        help="The catalog file (default: ./providers.yaml, else the one shipped with auditor).",
+        show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Validate a catalog, list its providers and show how fresh its facts are.
@@ -124,11 +141,13 @@ def catalog_check(
 
     from auditor.catalog import load_catalog
     from auditor.catalog_freshness import report_json, review, table
+    from auditor.settings import default_catalog
 
+    providers = providers or default_catalog()
     try:
         catalog = load_catalog(providers)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     today = dt.datetime.now(dt.UTC).date()
     rows = review(catalog, today)
     if json_out:
@@ -170,8 +189,8 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        typer.echo("auditor: interrupted", err=True)
+        warn("interrupted")
         sys.exit(130)
     except AuditorError as exc:  # raised outside a command's own handler
-        typer.echo(f"auditor: {exc}", err=True)
+        warn(str(exc))
         sys.exit(exc.exit_code or EXIT_USAGE)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from auditor.console import fail, warn
 from auditor.errors import AuditorError, ConfigError
-from auditor.settings import Settings, load_settings
+from auditor.settings import DEMO_DB_NAME, Settings, default_db, load_settings
 from auditor.store import AuditSummary, Store
 
 Db = Annotated[Path | None, typer.Option(help="SQLite database of audits (default: AUDITOR_DB, the config "
@@ -25,13 +26,20 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text
 ALL = 1_000_000  # list_audits takes a limit; "every audit" in practice
 
 
-def _fail(exc: AuditorError) -> NoReturn:
-    typer.echo(f"auditor: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
-
 
 def _settings(config: Path | None, **flags: Any) -> Settings:
     return load_settings({k: v for k, v in flags.items() if v is not None}, config=config)
+
+
+def existing_db(settings: Settings) -> Path:
+    """The database to read: `settings.db`, except that while the default one does not exist yet and
+    `auditor demo` left its own (reports/demo.sqlite), the demo's is read, and stderr says so."""
+    path = settings.db.expanduser()
+    demo = settings.reports_dir / DEMO_DB_NAME
+    if settings.db == default_db() and not path.exists() and demo.is_file():
+        warn(f"no audit database at {path} yet: reading the demo's, {demo} (pass --db FILE to choose)")
+        return demo
+    return path
 
 
 def open_existing(path: Path) -> Store:
@@ -74,21 +82,22 @@ def history(
     """List the stored audits, newest first; with --provider, that provider's score over time."""
     try:
         settings = _settings(config, db=db)
-        with open_existing(settings.db) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             if provider is None:
                 audits = store.list_audits(limit)
                 scores = None
             else:
                 scores = store.history(provider)
                 if not scores:
-                    raise ConfigError(f"no complete audit in {settings.db} includes provider {provider!r}; "
+                    raise ConfigError(f"no complete audit in {db_path} includes provider {provider!r}; "
                                       "`auditor history` lists the audits")
                 scores = scores[-limit:]
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     if scores is not None:
         if as_json:
-            _print_json({"db": str(settings.db), "provider": provider, "scores": [
+            _print_json({"db": str(db_path), "provider": provider, "scores": [
                 {"audit_id": r.audit_id, "started_at": r.started_at, "value": r.value, "grade": r.grade}
                 for r in scores]})
             return
@@ -99,10 +108,10 @@ def history(
             typer.echo(line)
         return
     if as_json:
-        _print_json({"db": str(settings.db), "audits": [a.model_dump(mode="json") for a in audits]})
+        _print_json({"db": str(db_path), "audits": [a.model_dump(mode="json") for a in audits]})
         return
     if not audits:
-        typer.echo(f"{settings.db}: no audits yet")
+        typer.echo(f"{db_path}: no audits yet")
         return
     header = ["AUDIT", "STARTED", "FINISHED", "STATE", "LAB", "PROVIDERS", "PROFILE"]
     for line in _table(header, [_summary_row(a) for a in audits], right=frozenset({5})):
@@ -150,11 +159,12 @@ def diff(
 
     try:
         settings = _settings(config, db=db, lang=lang)
-        with open_existing(settings.db) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             before_id, after_id = _pair(store, a, b)
             result = diff_audits(store.load_audit(before_id), store.load_audit(after_id))
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         _print_json(result.model_dump(mode="json"))
     else:
@@ -177,21 +187,21 @@ def prune(
     compares against. With both options, an audit survives if either keeps it.
     """
     if keep is None and older_than is None:
-        typer.echo("auditor: prune needs --keep N or --older-than DAYS (or both: an audit survives if either "
-                   "keeps it)", err=True)
+        warn("prune needs --keep N or --older-than DAYS (or both: an audit survives if either keeps it)")
         raise typer.Exit(2)
     try:
         settings = _settings(config, db=db)
-        with open_existing(settings.db) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             started = {s.audit_id: s for s in store.list_audits(ALL)}
             deleted = store.prune(keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     for audit_id in deleted:
         s = started.get(audit_id)
         what = f" (started {s.started_at}, {'complete' if s.complete else 'incomplete'})" if s else ""
         typer.echo(f"deleted audit {audit_id}{what}")
-    typer.echo(f"{settings.db}: {len(deleted)} audit(s) deleted, {len(started) - len(deleted)} kept")
+    typer.echo(f"{db_path}: {len(deleted)} audit(s) deleted, {len(started) - len(deleted)} kept")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,10 +8,12 @@ audit's own, so a report of an old audit says what that audit said unless asked 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from auditor.cli_history import existing_db, open_existing
+from auditor.console import fail
 from auditor.errors import AuditorError, ConfigError
 from auditor.findings import Audit
 from auditor.report.context import MAX_LOGO_BYTES, Branding, logo_data_uri
@@ -27,18 +29,6 @@ FormatOpt = Annotated[str, typer.Option("--format", envvar="AUDITOR_FORMAT",
                                         help=f"Output format: {', '.join(FORMATS)}.")]
 TEXT_LIMIT = 200  # a firm or client name; longer is a mistake (and would overflow the cover)
 
-
-def _fail(exc: AuditorError) -> NoReturn:
-    typer.echo(f"auditor: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
-
-
-def _open_existing(path: Path) -> Store:
-    """A database that must exist: Store.open would quietly create an empty one at a mistyped path."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{path}: no audit database here; run `auditor scan` first or pass --db FILE")
-    return Store.open(path)
 
 
 def _branding(firm: str | None, client: str | None, logo: Path | None) -> Branding:
@@ -82,7 +72,7 @@ def load_for_report(db: Path, audit_id: str | None, profile: str | None) -> tupl
     if profile is not None:
         loaded = load_profile(profile)  # an unknown name or a bad file: ConfigError, exit 2
         from_file = loaded if loaded.id != profile else None
-    with _open_existing(db) as store:
+    with open_existing(db) as store:
         full_id = store.resolve_id(audit_id)
         name = from_file.id if from_file else profile or store.load_audit(full_id).profile
         audit = _scored(store, full_id, name, from_file)
@@ -118,11 +108,11 @@ def report(
                                   if v is not None}, config=config)
         language = check_lang(settings.lang)
         branding = _branding(firm, client, logo)
-        loaded, previous = load_for_report(settings.db, audit, profile)
+        loaded, previous = load_for_report(existing_db(settings), audit, profile)
         out = output or default_path(settings.reports_dir, loaded, language, chosen)
         write_report(loaded, chosen, out, language, branding=branding, previous=previous)
     except AuditorError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(str(out))
 
 

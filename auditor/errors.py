@@ -29,3 +29,9 @@ class NetworkUnavailable(AuditorError):
     """The scan could not run at all (no route, no resolver): exit 3, not a report of false failures."""
 
     exit_code = EXIT_SCAN_FAILED
+
+
+class DiskFull(AuditorError):
+    """No space left where we write: the run could not finish (exit 3); what was stored before is intact."""
+
+    exit_code = EXIT_SCAN_FAILED

@@ -10,12 +10,17 @@ file never blocks the next run; the pid written in it is only there to make the 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 
 from auditor.errors import EXIT_SCAN_FAILED, AuditorError, ConfigError
+from auditor.files import FILE_MODE, private_dir
+
+MAX_LOCK_BYTES = 32  # a pid and a newline: anything longer was not written by us
 
 
 class LockHeld(AuditorError):
@@ -43,6 +48,31 @@ def _holder(fd: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _holds_pid(fd: int) -> bool:
+    text = os.pread(fd, MAX_LOCK_BYTES + 1, 0)
+    return len(text) <= MAX_LOCK_BYTES and text.strip().isdigit()
+
+
+def _check_ours(fd: int, path: Path) -> None:
+    """Refuse anything at the lock's name that we would not have written: a file of another user, another
+    kind, with other names (a hard link), or content other than a pid. We empty the lock file; it must be
+    ours to empty."""
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"owned by uid {info.st_uid}"
+    elif info.st_nlink != 1:
+        problem = f"{info.st_nlink} names point to it"
+    elif info.st_size and not _holds_pid(fd):  # empty: new, or released by a clean exit
+        problem = "it holds something other than a process id"
+    if problem:
+        raise ConfigError(f"{path}: not auditor's lock file ({problem}); move it aside or pass --db FILE")
+    if stat.S_IMODE(info.st_mode) != FILE_MODE:
+        os.fchmod(fd, FILE_MODE)  # new (the umask applied) or left by an older auditor
+
+
 class ScanLock:
     """`with ScanLock(lock_path(db)):` — raises `LockHeld` at once when another process holds it."""
 
@@ -52,11 +82,20 @@ class ScanLock:
 
     def acquire(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # No O_TRUNC: truncating before we hold the lock would erase the holder's pid.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            private_dir(self.path.parent)
+            # No O_TRUNC: truncating before we hold the lock would erase the holder's pid. O_NOFOLLOW: a
+            # symlink planted at the lock's name must not make us open (and later empty) its target.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(f"{self.path}: is a symbolic link, not auditor's lock file; remove it or "
+                                  "pass --db FILE") from exc
             raise ConfigError(f"{self.path}: cannot open the lock file ({exc.strerror}); pass --db FILE") from exc
+        try:
+            _check_ours(fd, self.path)
+        except ConfigError:
+            os.close(fd)
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

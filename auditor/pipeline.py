@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor.catalog import Catalog, Provider, load_catalog
+from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
-from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
+from auditor.errors import EXIT_OK, EXIT_REGRESSION
+from auditor.files import write_private
 from auditor.findings import Audit, ProviderResult
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
 from auditor.scan import run_scan
 from auditor.schema import audit_document
-from auditor.settings import Settings, load_settings, notify_file_settings
+from auditor.settings import DEMO_DB_NAME, Settings, default_catalog, load_settings, notify_file_settings
 
 if TYPE_CHECKING:
     from auditor.store import Store
@@ -70,17 +72,15 @@ def _progress(total: int, quiet: bool) -> Iterator[Callable[[ProviderResult], No
 
 
 def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str) -> list[Path]:
+    """The scan's JSON document and HTML report, each 0600 (auditor.files)."""
     written = []
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(audit_document(audit), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(json_out)
+        written.append(write_private(json_out, json.dumps(audit_document(audit), indent=2, ensure_ascii=False)
+                                     + "\n"))
     if html_out:
         from auditor.report import render_audit_html
 
-        html_out.parent.mkdir(parents=True, exist_ok=True)
-        html_out.write_text(render_audit_html(audit, lang=lang), encoding="utf-8")
-        written.append(html_out)
+        written.append(write_private(html_out, render_audit_html(audit, lang=lang)))
     return written
 
 
@@ -198,25 +198,28 @@ def run_cron(request: ScanRequest) -> int:
         return EXIT_OK
     if request.notify.enabled:
         for failure in deliver(diff, request.notify, s, reports=written):
-            print(f"auditor: {failure}", file=sys.stderr)
+            warn(failure)
     return EXIT_REGRESSION
 
 
 def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> None:
-    """The built-in lab, the whole catalog, reports/demo-<date>.{json,html}."""
-    from auditor.lab import Lab
+    """The built-in lab (on free loopback addresses), the catalog (./providers.yaml, else the packaged one),
+    reports/demo-<date>.{json,html}, and the audit in reports/demo.sqlite."""
+    from auditor.lab.free_net import start_free
+    from auditor.lab.world import LAB_CATALOG
     from auditor.report.export import print_demo_reports
 
-    catalog_path = Path("providers.yaml")
-    if not catalog_path.exists():
-        raise ConfigError("providers.yaml not found: run `auditor demo` from the project directory")
+    catalog_path = default_catalog()
     providers = list(load_catalog(catalog_path).providers)
     base = load_settings({k: v for k, v in {"reports_dir": reports_dir, "lang": lang}.items() if v})
-    with Lab() as lab:
+    lab = start_free(catalogs=[catalog_path, LAB_CATALOG])  # the world models the catalog audited
+    try:
         settings = load_settings({**lab.overrides(), "reports_dir": base.reports_dir, "lang": base.lang,
-                                  "db": db or base.reports_dir / "demo.sqlite"})
+                                  "db": db or base.reports_dir / DEMO_DB_NAME})
         started = dt.datetime.now()
         audit = execute(settings, providers, quiet=False)
+    finally:
+        lab.stop()
     stem = settings.reports_dir / f"demo-{dt.date.today().isoformat()}"
     written = write_outputs(audit, stem.with_suffix(".json"), stem.with_suffix(".html"), settings.lang)
     written += print_demo_reports(audit, stem, lang=settings.lang, db=settings.db)

@@ -122,7 +122,11 @@ async def preflight(ctx: ScanContext) -> None:
 async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile: str | None = None,
                    on_start: Callable[[Audit], None] | None = None,
                    on_provider: ProviderCallback | None = None, rdap_cache: RdapCache | None = None) -> Audit:
-    """`rdap_cache`: the store, so RDAP answers are reused across runs (see auditor.net.rdap)."""
+    """`rdap_cache`: the store, so RDAP answers are reused across runs (see auditor.net.rdap).
+
+    When a callback fails (the store: disk full), every probe this run started is cancelled before the
+    shared clients close: none is left to fail later with a traceback of its own."""
+    before = asyncio.all_tasks()
     ctx = ScanContext.create(settings, rdap_cache=rdap_cache)
     try:
         await preflight(ctx)
@@ -145,6 +149,12 @@ async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile
         audit.finished_at = now_utc()
         audit.complete = True
         return audit
+    except BaseException:
+        spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
+        for task in spawned:
+            task.cancel()
+        await asyncio.gather(*spawned, return_exceptions=True)
+        raise
     finally:
         await ctx.aclose()
 

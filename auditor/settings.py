@@ -19,11 +19,22 @@ from auditor.net.dns import MAX_IN_FLIGHT
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRUST_ANCHOR = DATA_DIR / "root-anchors.zone"
+# The catalog shipped in the package: in a checkout, a symlink to the top-level providers.yaml (the file
+# people edit); in a wheel, a copy of it (setuptools follows the link).
+PACKAGED_CATALOG = DATA_DIR / "providers.yaml"
+CATALOG_NAME = "providers.yaml"
+DEMO_DB_NAME = "demo.sqlite"  # `auditor demo` keeps its audits next to its reports, apart from real ones
 
 
-def _default_db() -> Path:
+def default_db() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "auditor" / "audits.sqlite"
+
+
+def default_catalog() -> Path:
+    """providers.yaml in the current directory when there is one (a DPO's own catalog), else the packaged one."""
+    local = Path(CATALOG_NAME)
+    return local if local.exists() else PACKAGED_CATALOG
 
 
 def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -69,8 +80,9 @@ class Settings(BaseModel):
     tls_connections: int = Field(default=5, ge=1, le=64)  # handshakes in flight in one TLS scan (sslyze's default)
     dns_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=1, le=4096)  # DNS questions on the wire at once
     tls_scans: int = Field(default=32, ge=1, le=256)  # TLS scans at once in a run (bounds threads and memory)
+    notify_deadline: float = Field(default=30.0, gt=0, le=600)  # one notification, name lookup to answer
     port_map: dict[int, int] = Field(default_factory=dict)
-    db: Path = Field(default_factory=_default_db)
+    db: Path = Field(default_factory=default_db)
     reports_dir: Path = Path("reports")
     profile: str = "rgpd"
     lang: str = "fr"
@@ -117,7 +129,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 # The config file's `[notify]` table: where a cron run reports a regression (see auditor.notify). Secrets
 # (the webhook key, the SMTP password) stay in the environment: a config file is too easily shared.
-NOTIFY_KEYS = ("webhook", "email", "smtp_host", "smtp_from")
+NOTIFY_KEYS = ("webhook", "webhook_file", "email", "smtp_host", "smtp_from")
 NOTIFY_SECRETS = {"webhook_secret": "AUDITOR_WEBHOOK_SECRET", "smtp_user": "AUDITOR_SMTP_USER",
                   "smtp_password": "AUDITOR_SMTP_PASSWORD"}
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
 from labscan import start_lab
 
 from auditor.lab import Lab
+from auditor.lab.hostile import HostileLab
 from auditor.settings import Settings
 
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     started = start_lab()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def hostile_lab() -> Iterator[HostileLab]:
+    """The hostile providers and receivers (auditor/lab/hostile.py), never on net 77 where `lab` usually is."""
+    started = start_lab(HostileLab, nets=random.sample(range(100, 250), 8))
+    assert isinstance(started, HostileLab)
     try:
         yield started
     finally:

@@ -1,16 +1,18 @@
-"""Shared by the tests that scan the lab: one scan of chosen providers, and finding look-ups."""
+"""Shared by the tests that scan the lab: one scan of chosen providers, finding look-ups, and `start_lab` (a
+lab on a free 127.<net>/16, as the demo starts one)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import random
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from auditor.catalog import load_catalog
 from auditor.findings import Audit, Finding, ProviderResult
 from auditor.lab import Lab
+from auditor.lab.free_net import DEFAULT_NET
+from auditor.lab.free_net import start_free as start_lab
 from auditor.lab.world import LAB_CATALOG
 from auditor.scan import run_scan
 from auditor.settings import Settings
@@ -34,21 +36,20 @@ def checks(audit: Audit, pid: str, check: str) -> list[Finding]:
     return found
 
 
-def _candidate_nets() -> list[int]:
-    """AUDITOR_LAB_NET when set, else 77 then random others: several test runs may share this machine."""
-    if os.environ.get("AUDITOR_LAB_NET"):
-        return [int(os.environ["AUDITOR_LAB_NET"])]
-    others = random.sample([n for n in range(100, 250) if n != 77], 8)
-    return [77, *others]
+@contextlib.contextmanager
+def default_net_taken() -> Iterator[None]:
+    """Another lab on the default 127.77.x.y (ours, unless one is already there: taken either way)."""
+    other: Lab | None = Lab(net=DEFAULT_NET, catalogs=[])
+    try:
+        assert other is not None
+        other.start()
+    except OSError:
+        other = None
+    try:
+        yield
+    finally:
+        if other is not None:
+            other.stop()
 
 
-def start_lab(factory: Callable[..., Lab] = Lab, nets: Sequence[int] | None = None, **kwargs: object) -> Lab:
-    """Start a lab on the first free 127.<net>.0.0/16 (an address in use raises OSError: try the next)."""
-    last: OSError | None = None
-    for net in nets or _candidate_nets():
-        lab = factory(net=net, **kwargs)
-        try:
-            return lab.start()
-        except OSError as exc:
-            last = exc
-    raise RuntimeError(f"no free lab network on loopback: {last}")
+__all__ = ["checks", "default_net_taken", "provider", "scan_lab", "start_lab"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -14,7 +15,11 @@ from pathlib import Path
 import dns.message
 import dns.rcode
 import pytest
+from labscan import default_net_taken
 
+from auditor import __version__
+from auditor.lab import Lab
+from auditor.lab.free_net import DEFAULT_NET
 from auditor.schema import validate_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,10 +31,44 @@ def auditor(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.Com
 
 
 @pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["demo", "--help"], ["lab", "serve", "--help"],
-                                  ["catalog", "check", "--help"]])
+                                  ["catalog", "check", "--help"], ["report", "--help"], ["history", "--help"],
+                                  ["diff", "--help"], ["prune", "--help"], ["lab", "--help"], ["catalog", "--help"]])
 def test_help_everywhere(args: list[str]) -> None:
     result = auditor(*args)
     assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_version() -> None:
+    result = auditor("--version")
+    assert (result.returncode, result.stdout) == (0, f"auditor {__version__}\n")
+
+
+def test_lab_serve_on_taken_addresses_is_one_line(lab: Lab) -> None:
+    """The session's lab holds 127.<net>.x.y: a second one asked for the same net says so, exit 3."""
+    result = auditor("lab", "serve", "--net", str(lab.net))
+    assert result.returncode == 3 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"auditor: the lab's addresses 127.{lab.net}.x.y are taken (")
+    assert line.endswith("): another lab (`auditor lab serve`, `auditor demo`, a test run) holds them; stop it, or "
+                         "leave out --net to take free ones")
+
+
+def test_lab_serve_takes_free_addresses_when_the_default_ones_are_taken() -> None:
+    with default_net_taken():
+        serve = subprocess.Popen([sys.executable, "-m", "auditor", "lab", "serve"], cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env={k: v for k, v in os.environ.items() if k != "AUDITOR_LAB_NET"})
+        try:
+            assert serve.stdout is not None
+            first = serve.stdout.readline()
+            flags = serve.stdout.readline()
+        finally:
+            serve.terminate()
+            _out, err = serve.communicate(timeout=10)
+    assert first.startswith("auditor lab: "), err
+    resolver = flags.split("--resolver ")[1].split()[0]
+    assert resolver.endswith(".0.53:5353") and not resolver.startswith(f"127.{DEFAULT_NET}.")
+    assert "Traceback" not in err
 
 
 def test_bad_catalog_names_file_and_line(tmp_path: Path) -> None:

@@ -197,16 +197,26 @@ def test_email_arrives_over_starttls(story: Story) -> None:
 def test_notification_failures_are_reported_and_keep_exit_1(story: Story) -> None:
     db = story.tmp / "failing.sqlite"
     shutil.copyfile(story.baseline_db, db)
-    env = {**story.env, "AUDITOR_NOTIFY_WEBHOOK": "http://nowhere.lab.example/hook",
+    # Port 9 of the sink refuses; the URL's credentials and query must not reach stderr (cron mails it).
+    env = {**story.env, "AUDITOR_NOTIFY_WEBHOOK": "http://alice:s3cr3t@hooks.lab.example:9/hook?key=k3y",
            "AUDITOR_NOTIFY_EMAIL": DPO, "AUDITOR_SMTP_HOST": "mx.nostarttls.example:25"}
     result = run(scan_args(story.lab, db, story.reports, "--cron"), env)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 2, result.stderr
-    assert lines[0].startswith("auditor: notification by webhook failed: cannot resolve nowhere.lab.example")
+    assert lines[0].startswith("auditor: notification by webhook failed: webhook "
+                               "http://***@hooks.lab.example:9/hook?***: ConnectError")
+    assert "s3cr3t" not in result.stderr and "k3y" not in result.stderr
     assert lines[1] == ("auditor: notification by e-mail failed: SMTP mx.nostarttls.example:"
                         f"{story.lab.port(25)} does not offer STARTTLS; refusing to send in clear")
     assert not [m for m in story.lab.mailbox if m.server == "mx.nostarttls.example"]
+
+
+def test_unresolvable_webhook_is_one_line(story: Story) -> None:
+    settings = load_settings(story.lab.overrides(), environ={})
+    diff = AuditDiff(before_id="a", after_id="b", before_started_at="x", after_started_at="y", changes=[])
+    [failure] = deliver(diff, NotifyConfig(webhook="http://nowhere.lab.example/hook"), settings)
+    assert failure.startswith("notification by webhook failed: cannot resolve nowhere.lab.example")
 
 
 def test_notification_settings_are_checked_before_scanning(tmp_path: Path) -> None:

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import resource
 import socket
 import ssl
 import struct
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dns.flags
 import dns.message
 import dns.query
 import pytest
-from labscan import start_lab
 
 from auditor.catalog import load_catalog
 from auditor.findings import Audit, Finding, Status
@@ -43,29 +40,19 @@ class Run:
     rss_growth_mb: float
 
 
-def _start() -> HostileLab:
-    # Never net 77: the session's ordinary lab lives there.
-    lab = start_lab(HostileLab, nets=random.sample(range(100, 250), 8))
-    assert isinstance(lab, HostileLab)
-    return lab
-
-
 @pytest.fixture(scope="module")
-def run() -> Iterator[Run]:
-    lab = _start()
-    try:
-        settings = load_settings({**lab.overrides(), "timeout": TIMEOUT, "probe_deadline": PROBE_DEADLINE,
-                                  "provider_deadline": PROVIDER_DEADLINE}, environ={})
-        providers = list(load_catalog(lab.hostile_catalog).providers)
-        assert sorted(p.id for p in providers) == sorted(HOSTILE_IDS)
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t0 = time.monotonic()
-        audit = asyncio.run(asyncio.wait_for(run_scan(providers, settings), BUDGET * 3))
-        seconds = time.monotonic() - t0
-        growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-        yield Run(lab, audit, seconds, growth)
-    finally:
-        lab.stop()
+def run(hostile_lab: HostileLab) -> Run:
+    """The hostile lab is the session's (tests/conftest.py), never on net 77 where the ordinary lab lives."""
+    settings = load_settings({**hostile_lab.overrides(), "timeout": TIMEOUT, "probe_deadline": PROBE_DEADLINE,
+                              "provider_deadline": PROVIDER_DEADLINE}, environ={})
+    providers = list(load_catalog(hostile_lab.hostile_catalog).providers)
+    assert sorted(p.id for p in providers) == sorted(HOSTILE_IDS)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.monotonic()
+    audit = asyncio.run(asyncio.wait_for(run_scan(providers, settings), BUDGET * 3))
+    seconds = time.monotonic() - t0
+    growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    return Run(hostile_lab, audit, seconds, growth)
 
 
 def findings(run: Run, pid: str, check: str | None = None) -> list[Finding]:

@@ -35,7 +35,7 @@ from auditor.lab.ca import HOSTILE_PAYLOADS
 from auditor.lab.world import LAB_CATALOG
 from auditor.report import Branding, render_audit_html
 from auditor.report.i18n import LANGS, Translator
-from auditor.report.pdf import HEADLESS_FLAGS, find_chromium, print_to_pdf
+from auditor.report.pdf import find_chromium, headless_flags, print_to_pdf
 from auditor.scan import run_scan
 from auditor.scoring import score_audit
 from auditor.settings import load_settings
@@ -60,7 +60,7 @@ class Browser:
         # first, so that bash's `3<&N 4>&M` cannot clobber one with the other (dash refuses fds above 9).
         to_browser_r, self._w = (self._high(fd) for fd in os.pipe())
         self._r, from_browser_w = (self._high(fd) for fd in os.pipe())
-        args = [chromium, *HEADLESS_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
+        args = [chromium, *headless_flags(), f"--user-data-dir={profile}", "--remote-debugging-pipe",
                 "about:blank"]
         self.proc = subprocess.Popen(
             ["bash", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "bash", *args],

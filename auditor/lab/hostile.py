@@ -17,6 +17,12 @@ generated here (`write_hostile_files`) and whose servers on the hostile hosts ar
     htmljs      HTML/JS in every string the provider controls: banner, EHLO, TXT records, MTA-STS policy,
                 HSTS header, security.txt, certificate subject and SAN, an MX target name, claim pages
 
+and receivers that hurt whoever notifies them (issue 15), on hosts of their own (`NOTIFY_SINKS`):
+
+    hooks.trickle.example   a webhook that answers one byte every DRIP_S seconds, status line included
+    hooks.bomb.example      a webhook that answers 200 with a gzip body inflating to BOMB_BYTES
+    smtp.endless.example    an SMTP server whose EHLO reply is `250-` lines without end
+
 Everything lives under `.example` (RFC 2606) on the lab's loopback addresses. Every server bounds its own
 lifetime, so a stopped test never leaves a tarpit behind.
 """
@@ -26,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import shutil
 import ssl
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +62,9 @@ XSS_ATTR = '"><img src=x onerror=alert(1)>'
 STALL_BACKEND_OFFSET = 1  # the working server behind `stall`'s front listens on the next port
 STALL_MAX_SUITES = 2  # `stall` answers no ClientHello offering this few cipher suites
 BAD_UTF8 = b"\xff\xfe\xc3\x28\xed\xa0\x80"  # lone bytes, a broken 2-byte sequence, an encoded surrogate
+NOTIFY_SINKS = {"trickle": "hooks.trickle.example", "bomb": "hooks.bomb.example", "endless": "smtp.endless.example"}
+DRIP_S = 0.5  # the trickling webhook's pace: one byte per DRIP_S seconds
+BOMB_BYTES = 400 * 1024 * 1024  # what the gzip bomb inflates to (about 400 KB on the wire)
 
 
 # --- data: catalog and overlay ---------------------------------------------------------------------------
@@ -158,7 +169,9 @@ def hostile_overlay(base: Path = OVERLAY) -> dict[str, Any]:
     for o in providers.values():
         o.setdefault("lab_only", True)
         o.setdefault("country", "DE")
-    return {"defaults": defaults, "providers": providers, "zones": []}
+    # The notification receivers need only an address: a sink host gets one (its listeners are replaced).
+    sinks = [*(defaults.get("http_sinks") or []), *NOTIFY_SINKS.values()]
+    return {"defaults": {**defaults, "http_sinks": sinks}, "providers": providers, "zones": []}
 
 
 def write_hostile_files(directory: Path) -> tuple[Path, Path]:
@@ -276,13 +289,15 @@ class SilentServer(_Listener):
 
 class HostileSmtp(_Listener):
     """A scripted ESMTP server: any banner and EHLO bytes; `drip` sends the banner one byte per `drip`
-    seconds (a tarpit); `stall_tls` answers STARTTLS with 220 and then says nothing more."""
+    seconds (a tarpit); `stall_tls` answers STARTTLS with 220 and then says nothing more; `endless_ehlo`
+    answers EHLO with `250-` lines as fast as the client reads, never the last one."""
 
     def __init__(self, host: str, port: int, banner: bytes, ehlo: Sequence[bytes],
-                 tls: ssl.SSLContext | None, *, drip: float | None = None, stall_tls: bool = False) -> None:
+                 tls: ssl.SSLContext | None, *, drip: float | None = None, stall_tls: bool = False,
+                 endless_ehlo: bool = False) -> None:
         super().__init__(host, port)
         self.banner, self.ehlo, self.tls = banner, list(ehlo), tls
-        self.drip, self.stall_tls = drip, stall_tls
+        self.drip, self.stall_tls, self.endless_ehlo = drip, stall_tls, endless_ehlo
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         if self.drip is not None:
@@ -295,6 +310,11 @@ class HostileSmtp(_Listener):
         await writer.drain()
         while line := await reader.readline():
             verb = line.strip().split(b" ")[0].upper()
+            if verb == b"EHLO" and self.endless_ehlo:
+                flood = b"250-" + b"X-ENDLESS ".ljust(1000, b"x") + b"\r\n"
+                while True:  # bounded by MAX_LIFE, or by the client hanging up
+                    writer.write(flood * 64)
+                    await writer.drain()
             if verb in (b"EHLO", b"HELO"):
                 caps = [*self.ehlo, *([b"STARTTLS"] if self.tls is not None else [])]
                 lines = [b"250-" + c for c in [self.banner, *caps[:-1]]] + [b"250 " + (caps[-1] if caps else b"")]
@@ -338,6 +358,36 @@ class HostileHttps(_Listener):
             else:
                 writer.write(self.head + f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body)
             await writer.drain()
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """A gzip stream of BOMB_BYTES zeros (about 400 KB; a second to make, once per process)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    block = bytes(1 << 20)
+    return b"".join([*(packer.compress(block) for _ in range(BOMB_BYTES >> 20)), packer.flush()])
+
+
+class HostileWebhook(_Listener):
+    """A plain-HTTP webhook receiver that reads the request's head and answers either one byte every
+    DRIP_S seconds from the status line on (`trickle`), or at once with a gzip bomb (`bomb`)."""
+
+    def __init__(self, host: str, port: int, mode: str) -> None:
+        super().__init__(host, port)
+        self.mode = mode
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if self.mode == "trickle":
+            for b in _head(b"Content-Type: text/plain", b"Content-Length: 3") + b"\r\nok\n":
+                writer.write(bytes([b]))
+                await writer.drain()
+                await asyncio.sleep(DRIP_S)
+            return
+        body = await asyncio.to_thread(gzip_bomb)
+        writer.write(_head(b"Content-Type: application/json", b"Content-Encoding: gzip",
+                           f"Content-Length: {len(body)}".encode()) + b"\r\n" + body)
+        await writer.drain()
 
 
 class StallEnumeration(_Listener):
@@ -439,6 +489,10 @@ class HostileLab(Lab):
             HostileHttps(ip("webmail.htmljs.example"), https, html_web,
                          _head(b"Content-Type: text/html", f"Strict-Transport-Security: {XSS}".encode(),
                                f"X-Note: {XSS_ATTR}".encode()), f"<html>{XSS}</html>".encode()),
+            HostileWebhook(ip(NOTIFY_SINKS["trickle"]), self.port(80), "trickle"),
+            HostileWebhook(ip(NOTIFY_SINKS["bomb"]), self.port(80), "bomb"),
+            HostileSmtp(ip(NOTIFY_SINKS["endless"]), smtp, b"smtp.endless.example ESMTP", [], None,
+                        endless_ehlo=True),
         ]
 
     def stop(self) -> None:

@@ -29,8 +29,9 @@ from auditor.lab.smtp_server import Delivered, SmtpServer
 from auditor.lab.tlsconf import server_context
 from auditor.lab.world import LAB_CATALOG, OVERLAY, World, allocate_addresses, build_world
 from auditor.lab.zones import ROOT, SigningPolicy, ZoneBuilder, ZoneSet, signing_module
+from auditor.settings import PACKAGED_CATALOG
 
-REPO_CATALOG = Path(__file__).resolve().parents[2] / "providers.yaml"
+REPO_CATALOG = PACKAGED_CATALOG  # the top-level providers.yaml in a checkout, its packaged copy elsewhere
 DEFAULT_PORT_MAP = {25: 2525, 80: 8080, 443: 4443, 465: 4465}
 START_TIMEOUT = 30.0
 

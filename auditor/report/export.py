@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from auditor.console import warn
 from auditor.errors import ConfigError
+from auditor.files import write_private
 from auditor.findings import Audit
 from auditor.report.context import Branding
 from auditor.report.i18n import LANGS
@@ -62,15 +63,13 @@ def render_text(audit: Audit, fmt: Format, lang: str, *, branding: Branding | No
 
 def write_report(audit: Audit, fmt: Format, out: Path, lang: str, *, branding: Branding | None = None,
                  previous: Audit | None = None) -> Path:
-    """Render and write one report; returns `out`. PDF raises ChromiumMissing (exit 3) without Chromium."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """Render and write one report (mode 0600); returns `out`. PDF raises ChromiumMissing (exit 3) without
+    Chromium."""
     if fmt == "pdf":
         html = render_audit_html(audit, lang, branding=branding, previous=previous)
         return html_to_pdf(html, out)
-    # newline="": the CSV writer already ends rows with \r\n (RFC 4180); no translation on any platform.
-    out.write_text(render_text(audit, fmt, lang, branding=branding, previous=previous), encoding="utf-8",
-                   newline="")
-    return out
+    # Written as UTF-8 bytes: the CSV writer already ends rows with \r\n (RFC 4180), nothing is translated.
+    return write_private(out, render_text(audit, fmt, lang, branding=branding, previous=previous))
 
 
 @dataclass
@@ -118,5 +117,5 @@ def print_demo_reports(audit: Audit, stem: Path, *, lang: str = "fr", db: Path |
     previous = previous_audit(db, audit) if db is not None else None
     result = write_demo_reports(audit, stem, lang=lang, previous=previous)
     for line in result.skipped:
-        print(f"auditor: {line}", file=sys.stderr)
+        warn(line)
     return result.written

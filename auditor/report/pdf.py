@@ -15,18 +15,27 @@ import tempfile
 from pathlib import Path
 
 from auditor.errors import EXIT_SCAN_FAILED, AuditorError
+from auditor.files import write_private
 
 # Names the browser goes by on Debian, Ubuntu and elsewhere; AUDITOR_CHROMIUM names another.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 PDF_TIMEOUT_S = 180.0  # a large catalog prints in seconds; this only stops a hung browser
 
-# Headless flags that work as root in a container, with nothing running in the background and no network.
+# Headless, with nothing running in the background and no network.
 HEADLESS_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
     "--host-resolver-rules=MAP * ~NOTFOUND",  # belt and braces: no host name resolves
 )
+
+
+def headless_flags(euid: int | None = None) -> tuple[str, ...]:
+    """HEADLESS_FLAGS, plus `--no-sandbox` only for root (`euid`, default ours): Chromium refuses to start
+    its sandbox as root, and the page it renders carries text from remote servers, so everyone else keeps
+    the sandbox."""
+    root = (os.geteuid() if euid is None else euid) == 0
+    return (*HEADLESS_FLAGS, "--no-sandbox") if root else HEADLESS_FLAGS
 
 
 class ChromiumMissing(AuditorError):
@@ -66,15 +75,15 @@ def print_to_pdf(html_file: Path, pdf_file: Path, *, chromium: str | None = None
     """Print `html_file` (a report written to disk) to `pdf_file` with headless Chromium; returns `pdf_file`.
 
     Page size and margins come from the report's own `@page` rules; Chromium's date/URL header and footer
-    are turned off (the report prints its own running header). Raises ChromiumMissing or PdfFailed.
+    are turned off (the report prints its own running header). Chromium prints into a private temporary
+    directory; the PDF is then written 0600 (auditor.files). Raises ChromiumMissing or PdfFailed.
     """
     browser = chromium or require_chromium()
-    pdf_file = pdf_file.resolve()
-    pdf_file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="auditor-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="auditor-chromium-") as tmp:
         # A fresh profile each time: no state shared with the user's browser, nothing left behind.
-        args = [browser, *HEADLESS_FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer",
-                f"--print-to-pdf={pdf_file}", html_file.resolve().as_uri()]
+        printed = Path(tmp) / "report.pdf"
+        args = [browser, *headless_flags(), f"--user-data-dir={Path(tmp) / 'profile'}", "--no-pdf-header-footer",
+                f"--print-to-pdf={printed}", html_file.resolve().as_uri()]
         try:
             done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False,
                                   stdin=subprocess.DEVNULL)
@@ -82,10 +91,11 @@ def print_to_pdf(html_file: Path, pdf_file: Path, *, chromium: str | None = None
             raise ChromiumMissing(f"cannot run Chromium at {browser}: {exc.strerror}") from exc
         except subprocess.TimeoutExpired as exc:
             raise PdfFailed(f"Chromium did not finish printing {html_file} within {timeout:.0f} s") from exc
-    if done.returncode != 0 or not pdf_file.is_file() or pdf_file.read_bytes()[:5] != b"%PDF-":
+        pdf = printed.read_bytes() if printed.is_file() else b""
+    if done.returncode != 0 or pdf[:5] != b"%PDF-":
         last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no message")
         raise PdfFailed(f"Chromium could not print {html_file} (exit {done.returncode}): {last[:200]}")
-    return pdf_file
+    return write_private(pdf_file, pdf)
 
 
 def html_to_pdf(html: str, pdf_file: Path, *, chromium: str | None = None) -> Path:

@@ -9,6 +9,7 @@ certificate chain seen in a hundred audits is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
@@ -21,7 +22,8 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from auditor.errors import ConfigError
+from auditor.errors import AuditorError, ConfigError
+from auditor.files import create_private, disk_full, no_space_left
 from auditor.findings import Audit, Finding, ProviderResult, Score
 from auditor.store.evidence import canonical_json, evidence_hash
 from auditor.store.schema import SCHEMA_VERSION, migrate, user_version
@@ -58,12 +60,18 @@ class HistoryRow(NamedTuple):
     grade: str | None
 
 
-def _describe(path: Path, exc: sqlite3.Error) -> str:
-    """One line for a failed SQLite operation, with what to do about it."""
+def _describe(path: Path, exc: sqlite3.Error) -> AuditorError:
+    """The error to report for a failed SQLite operation: one line, with what to do about it."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "locked" in reason or "busy" in reason:
-        return f"{path}: {reason} (another auditor process held it over {BUSY_TIMEOUT_S:.0f} s); retry later"
-    return f"{path}: not a usable auditor database ({reason}); {_FIX}"
+        return ConfigError(f"{path}: {reason} (another auditor process held it over {BUSY_TIMEOUT_S:.0f} s); "
+                           "retry later")
+    # SQLite says SQLITE_FULL when a write comes short, but only "disk I/O error" when growing its shared
+    # memory file fails: the free space tells that apart from a damaged disk. Either way the file is kept.
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
+            "I/O error" in reason and no_space_left(path)):
+        return disk_full(path, reason)
+    return ConfigError(f"{path}: not a usable auditor database ({reason}); {_FIX}")
 
 
 P = ParamSpec("P")
@@ -78,7 +86,7 @@ def _reported(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenat
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
-            raise ConfigError(_describe(self.path, exc)) from exc
+            raise _describe(self.path, exc) from exc
 
     return wrapper
 
@@ -144,12 +152,8 @@ class Store:
         auditor) is a `ConfigError` whose one-line message names the file and the fix.
         """
         path = Path(path).expanduser()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"{path}: cannot create the directory {path.parent} ({exc.strerror}); pass --db FILE"
-            ) from exc
+        # Created here, 0600, because SQLite would make it 0644 (and its -wal and -shm take its mode).
+        create_private(path)
         db: sqlite3.Connection | None = None
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly one
@@ -173,7 +177,7 @@ class Store:
         except sqlite3.Error as exc:
             if db is not None:
                 db.close()
-            raise ConfigError(_describe(path, exc)) from exc
+            raise _describe(path, exc) from exc
         except BaseException:
             if db is not None:
                 db.close()
@@ -215,10 +219,11 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # a COMMIT refused (disk full) leaves it open; SQLite may have rolled back
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -553,8 +558,9 @@ class Store:
             return None
         return body if isinstance(body, dict) else None
 
-    @_reported
     def rdap_put(self, ip: str, body: dict[str, Any]) -> None:
-        with self._write() as db:
+        """Best effort: a cache that cannot be written (a full disk, a long lock) costs one look-up next run,
+        and the audit's own writes report the cause."""
+        with contextlib.suppress(sqlite3.Error), self._write() as db:
             db.execute("INSERT OR REPLACE INTO rdap_cache (ip, fetched_epoch, body) VALUES (?, ?, ?)",
                        (ip, datetime.now(UTC).timestamp(), canonical_json(body)))
