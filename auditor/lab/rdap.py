@@ -80,7 +80,7 @@ def add_registry_hosts(world: World) -> None:
         if name in world.hosts:
             continue
         world.hosts[name] = HostSpec(name=name, provider=REGISTRY_PROVIDER, country=_RIR_HOME[rir], modelled=True,
-                                     org=_RIR_NAME[rir], https=True)
+                                     org=_RIR_NAME[rir], https=True, gzip=True)  # gzip, as many web servers answer
 
 
 def network_object(host: HostSpec, world: World) -> dict[str, object]:

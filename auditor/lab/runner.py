@@ -257,7 +257,8 @@ class Lab:
                 servers.append(SmtpServer(host.name, host.ip, self.port(465), ctx, self.mailbox, implicit_tls=True))
             if host.https and ctx is not None:
                 routes = {(host.name, path): r for path, r in host.routes.items()}
-                servers.append(HttpServer(host.ip, self.port(443), routes, self.requests, {host.name: ctx}))
+                servers.append(HttpServer(host.ip, self.port(443), routes, self.requests, {host.name: ctx},
+                                          compressed=frozenset({host.name} if host.gzip else ())))
             for raw_port in sorted(host.raw_ports):
                 servers.append(RawServer(host.ip, self.port(raw_port)))
             if host.http:

@@ -51,6 +51,7 @@ class HostSpec:
     starttls: bool = True
     smtps: bool = False  # implicit TLS (port 465)
     https: bool = False
+    gzip: bool = False  # its HTTPS answers are gzipped for clients that accept gzip
     http: bool = False  # plain HTTP listener (port 80): redirects to https, or a sink for webhooks
     dane: str | None = None  # None, "valid" (TLSA 3 1 1 of the served key) or "mismatch"
     raw_ports: set[int] = field(default_factory=set)  # ports speaking a non-TLS app protocol
@@ -257,6 +258,7 @@ class _Builder:
             tls=TlsSettings.from_dict(tls),
             starttls=bool(per_host.get("starttls", o.get("starttls", True))),
             smtps=bool(per_host.get("smtps", False)),
+            gzip=bool(per_host.get("gzip", o.get("gzip", False))),
             dane=per_host.get("dane", "valid" if o.get("dane") else None),
         )
         self.world.hosts[name] = spec

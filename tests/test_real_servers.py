@@ -1,0 +1,98 @@
+"""What real servers do, against the lab: compressed answers, aliased MX hosts, odd certificates, hostile
+address sets. Each case is a lab provider of auditor/lab/catalog.yaml scanned through the whole pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from auditor.catalog import load_catalog
+from auditor.findings import Finding, ProviderResult, Status
+from auditor.lab import Lab
+from auditor.lab.https_server import HttpServer, Route
+from auditor.lab.world import LAB_CATALOG
+from auditor.net.dns import Resolver
+from auditor.net.http import HttpFetcher
+from auditor.scan import run_unit
+from auditor.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="module")
+def settings(lab: Lab) -> Settings:
+    return load_settings({**lab.overrides(), "timeout": 3.0}, environ={})
+
+
+def audit(pid: str, settings: Settings) -> ProviderResult:
+    return run_unit(load_catalog(LAB_CATALOG).get(pid), settings)
+
+
+def findings(result: ProviderResult, check: str) -> list[Finding]:
+    found = [f for f in result.checks if f.id == check]
+    assert found, f"{result.id} has no {check} finding: {[f.id for f in result.checks]}"
+    return found
+
+
+# --- compressed bodies ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def compressed(lab: Lab, settings: Settings) -> ProviderResult:
+    return audit("compressed", settings)
+
+
+def test_gzipped_mta_sts_policy_is_parsed(lab: Lab, compressed: ProviderResult) -> None:
+    [sts] = findings(compressed, "mta_sts")
+    assert sts.status == Status.PASS and sts.value["valid"] is True and sts.value["mode"] == "enforce", sts.summary
+    assert sts.evidence["fetch"]["headers"]["content-encoding"] == "gzip"  # the server did compress it
+    assert sts.evidence["policy_text"].startswith("version: STSv1")
+
+
+def test_gzipped_claim_page_keeps_its_text(compressed: ProviderResult) -> None:
+    [claim] = findings(compressed, "claim.2fa")
+    assert claim.status == Status.PASS and claim.value["verified"] is True, claim.summary
+
+
+def test_gzipped_rdap_answer_names_the_network(compressed: ProviderResult) -> None:
+    located = findings(compressed, "hosting.location")
+    assert all(f.value["org"] == "Gzip Everything GmbH (lab)" for f in located), [f.summary for f in located]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def bomb_server() -> Iterator[tuple[asyncio.AbstractEventLoop, str]]:
+    """A plain-HTTP lab server whose page is a gzip bomb: 50 MB of zeros in ~50 KB."""
+    loop = asyncio.new_event_loop()
+    port = _free_port()
+    bomb = gzip.compress(b"\0" * 50_000_000)
+    routes = {("127.0.0.1", "/bomb"): Route(200, (("Content-Encoding", "gzip"),), bomb),
+              ("127.0.0.1", "/br"): Route(200, (("Content-Encoding", "br"),), b"\x0b\x02\x80hello\x03")}
+    server = HttpServer("127.0.0.1", port, routes, [])
+    loop.run_until_complete(server.start())
+    try:
+        yield loop, f"http://127.0.0.1:{port}"
+    finally:
+        loop.run_until_complete(server.stop())
+        loop.close()
+
+
+def test_decompressed_size_is_capped(bomb_server: tuple[asyncio.AbstractEventLoop, str]) -> None:
+    loop, base = bomb_server
+
+    async def fetch(path: str) -> tuple[int, bool, str | None]:
+        http = HttpFetcher(Resolver(("127.0.0.1", 53)), ca_bundle=None, timeout=5)
+        try:
+            result = await http.get(base + path, max_bytes=65536)
+            return len(result.body), result.truncated, result.error
+        finally:
+            await http.aclose()
+
+    assert loop.run_until_complete(fetch("/bomb")) == (65536, True, None)
+    size, _, error = loop.run_until_complete(fetch("/br"))
+    assert size == 0 and error is not None and "unsupported Content-Encoding 'br'" in error
