@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from auditor.errors import NetworkUnavailable
+
 SCHEMA_ID = "auditor.audit/1"
 
 
@@ -44,6 +46,14 @@ def error(check_id: str, subject: str, reason: str, target: str | None = None,
         id=check_id, subject=subject, target=target, status=Status.ERROR, value=None,
         summary=reason[:500], evidence=evidence or {},
     )
+
+
+def probe_failure(exc: Exception) -> str:
+    """The summary of a finding whose probe raised: a bug or an input nobody foresaw, said as such.
+    `NetworkUnavailable` is not a finding: it is raised again, and the scan stops (exit 3)."""
+    if isinstance(exc, NetworkUnavailable):
+        raise exc
+    return f"the probe failed: {type(exc).__name__}: {exc}"
 
 
 class CriterionResult(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from auditor import __version__
 from auditor.catalog import Provider
 from auditor.errors import NetworkUnavailable
-from auditor.findings import Audit, Finding, ProviderResult, Vantage, error
+from auditor.findings import Audit, Finding, ProviderResult, Vantage, error, probe_failure
 from auditor.net.dns import DnsError
 from auditor.net.rdap import RdapCache
 from auditor.probes.claims import claim_finding
@@ -91,8 +91,10 @@ async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult
             exc = task.exception()
             if exc is None:
                 findings += task.result()
-            else:  # a probe bug or an input nobody foresaw: reported, and the rest of the audit goes on
-                findings.append(error("scan.probe", provider.id, f"a probe failed: {type(exc).__name__}: {exc}"))
+            elif isinstance(exc, Exception):  # a probe bug or an input nobody foresaw: the rest goes on
+                findings.append(error("scan.probe", provider.id, probe_failure(exc)))
+            else:
+                raise exc
         if pending:
             findings.append(error("scan.deadline", provider.id,
                                   f"{len(pending)} of {len(tasks)} probes did not finish within the provider's "

@@ -96,3 +96,77 @@ def test_decompressed_size_is_capped(bomb_server: tuple[asyncio.AbstractEventLoo
     assert loop.run_until_complete(fetch("/bomb")) == (65536, True, None)
     size, _, error = loop.run_until_complete(fetch("/br"))
     assert size == 0 and error is not None and "unsupported Content-Encoding 'br'" in error
+
+
+# --- odd certificate names, failures isolated per finding ----------------------------------------------------
+@pytest.fixture(scope="module")
+def oddnames(lab: Lab, settings: Settings) -> ProviderResult:
+    return audit("oddnames", settings)
+
+
+def test_odd_certificate_names_are_judged_not_crashed(oddnames: ProviderResult) -> None:
+    assert not [f for f in oddnames.checks if f.id == "scan.probe"], [f.summary for f in oddnames.checks]
+    certs = {f.target: f for f in findings(oddnames, "tls.certificate")}
+    underscore, wildcard = certs["mx1.oddnames.example:25"], certs["mx2.oddnames.example:25"]
+    # a_b.example first: the name does not match, and the chain is still judged through the next name
+    assert underscore.value["hostname_match"] is False and underscore.value["trusted"] is True
+    assert underscore.evidence["addresses"][0]["names"] == ["a_b.example", "unrelated-host.example"]
+    # *.*.x only: no name a verifier accepts, so trust cannot be established, and it says why
+    assert wildcard.value["hostname_match"] is False and wildcard.value["trusted"] is False
+    assert "no valid DNS name" in wildcard.summary
+    assert {f.status for f in certs.values()} == {Status.WARN}  # opportunistic SMTP: mismatch is not a failure
+    # every other check of the domain stands
+    for check in ("dns.mx", "smtp.starttls", "tls.protocols", "spf", "dmarc", "tlsrpt", "mta_sts", "dane"):
+        assert all(f.status != Status.ERROR for f in findings(oddnames, check)), check
+
+
+def test_one_failing_probe_costs_only_its_own_findings(lab: Lab, settings: Settings,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe that raises (a bug, an input nobody foresaw) is one `error` finding, not the whole domain."""
+    import auditor.probes.mail as mail
+
+    async def broken(domain: str, ctx: object) -> Finding:
+        raise ValueError(f"unforeseen record at {domain}")
+
+    monkeypatch.setattr(mail, "spf_finding", broken)
+    result = audit("exemplary", settings)
+    assert not [f for f in result.checks if f.id == "scan.probe"]
+    [spf] = findings(result, "spf")
+    assert spf.status == Status.ERROR and spf.subject == "exemplary.example"
+    assert spf.summary == "the probe failed: ValueError: unforeseen record at exemplary.example"
+    for check in ("dns.mx", "smtp.starttls", "tls.certificate", "dmarc", "mta_sts", "dane", "dns.dnssec"):
+        assert all(f.status == Status.PASS for f in findings(result, check)), check
+
+
+def test_an_intermediate_not_yet_valid_is_not_trusted(tmp_path: object) -> None:
+    """Only the leaf's own validity may move the moment the chain is checked at."""
+    from pathlib import Path
+
+    from cryptography import x509
+
+    from auditor.lab.ca import LabCA
+    from auditor.net.certs import analyse_chain
+
+    ca = LabCA(Path(str(tmp_path)))
+    issued = ca.issue(["mx.example.org"], fault="intermediate_not_yet_valid")
+    chain = x509.load_pem_x509_certificates(issued.chain_file.read_bytes())
+    facts = analyse_chain(chain, "mx.example.org", [ca.root])
+    assert facts.expired is False and facts.hostname_match is True
+    assert facts.trusted is False and facts.trust_error
+    good = x509.load_pem_x509_certificates(ca.issue(["mx.example.org"]).chain_file.read_bytes())
+    assert analyse_chain(good, "mx.example.org", [ca.root]).trusted is True
+
+
+def test_one_failing_verdict_costs_only_that_check(lab: Lab, settings: Settings,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.probes.endpoint as endpoint
+
+    def broken(*args: object, **kwargs: object) -> Finding:
+        raise KeyError("a certificate field nobody foresaw")
+
+    monkeypatch.setattr(endpoint, "certificate_finding", broken)
+    result = audit("exemplary", settings)
+    certs = findings(result, "tls.certificate")
+    assert certs and all(f.status == Status.ERROR and "KeyError" in f.summary for f in certs)
+    for check in ("smtp.starttls", "tls.protocols", "tls.ciphers", "dane"):
+        assert all(f.status != Status.ERROR for f in findings(result, check)), check

@@ -7,10 +7,11 @@ Per address: the STARTTLS conversation (mail), the sslyze scan, the location. Pe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.findings import Finding, Status, error, worst
+from auditor.findings import Finding, Status, error, probe_failure, worst
 from auditor.net.dns import DnsError
 from auditor.net.smtp import SmtpProbe, probe_starttls
 from auditor.net.tls import TlsScan, tls_hello
@@ -141,10 +142,22 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
             status = Status.SKIP if reason.startswith("no STARTTLS") else Status.ERROR
             findings += _tls_not_scanned(ep, status, reason)
             return [*findings, *locations], scans
-    cert = certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots, opportunistic=ep.starttls)
-    graded = grade_evidence(scans, cert, ep.starttls)
-    protocols = protocols_finding(ep.subject, ep.target, scans)
-    if graded:
-        protocols = protocols.model_copy(update={"evidence": {**protocols.evidence, "grade": graded}})
-    findings += [protocols, ciphers_finding(ep.subject, ep.target, scans), cert]
+    cert = _verdict("tls.certificate", ep, lambda: certificate_finding(ep.subject, ep.target, ep.host, scans,
+                                                                      ctx.roots, opportunistic=ep.starttls))
+
+    def protocols() -> Finding:
+        found = protocols_finding(ep.subject, ep.target, scans)
+        graded = grade_evidence(scans, cert, ep.starttls)
+        return found.model_copy(update={"evidence": {**found.evidence, "grade": graded}}) if graded else found
+
+    findings += [_verdict("tls.protocols", ep, protocols),
+                 _verdict("tls.ciphers", ep, lambda: ciphers_finding(ep.subject, ep.target, scans)), cert]
     return [*findings, *locations], scans
+
+
+def _verdict(check: str, ep: TlsEndpoint, judge: Callable[[], Finding]) -> Finding:
+    """One verdict formed from the scans: a bug or an unforeseen input there costs this finding only."""
+    try:
+        return judge()
+    except Exception as exc:
+        return error(check, ep.subject, probe_failure(exc), target=ep.target)
