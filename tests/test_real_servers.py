@@ -170,3 +170,24 @@ def test_one_failing_verdict_costs_only_that_check(lab: Lab, settings: Settings,
     assert certs and all(f.status == Status.ERROR and "KeyError" in f.summary for f in certs)
     for check in ("smtp.starttls", "tls.protocols", "tls.ciphers", "dane"):
         assert all(f.status != Status.ERROR for f in findings(result, check)), check
+
+
+# --- worst-of over every address ------------------------------------------------------------------------------
+def test_ciphers_are_not_a_pass_when_an_address_could_not_be_scanned() -> None:
+    from auditor.net.tls import TlsScan
+    from auditor.probes.tls_checks import ciphers_finding, protocols_finding
+
+    probes = {v: "refused: alert" for v in ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")}
+    good = TlsScan("mx.example", "192.0.2.1", 25, True, protocols=["TLSv1.2", "TLSv1.3"], probes=probes,
+                   cipher_suites={"TLSv1.2": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+                                  "TLSv1.3": ["TLS_AES_128_GCM_SHA256"]})
+    late = TlsScan("mx.example", "192.0.2.2", 25, True, error="TLS scan exceeded its 60s deadline")
+    assert ciphers_finding("d", "t", [good]).status == Status.PASS
+    both = ciphers_finding("d", "t", [good, late])
+    assert both.status == Status.ERROR, both.summary
+    assert "192.0.2.2 (TLS scan exceeded its 60s deadline)" in both.summary
+    assert both.value == {"forward_secrecy": True, "aead_only": True, "weak": []}  # what was measured is kept
+    assert protocols_finding("d", "t", [good, late]).status == Status.ERROR  # as tls.protocols already did
+    weak = TlsScan("mx.example", "192.0.2.1", 25, True, protocols=["TLSv1.2"], probes=probes,
+                   cipher_suites={"TLSv1.2": ["TLS_RSA_WITH_RC4_128_SHA"]})
+    assert ciphers_finding("d", "t", [weak, late]).status == Status.FAIL  # a found weakness still stands
