@@ -191,3 +191,25 @@ def test_ciphers_are_not_a_pass_when_an_address_could_not_be_scanned() -> None:
     weak = TlsScan("mx.example", "192.0.2.1", 25, True, protocols=["TLSv1.2"], probes=probes,
                    cipher_suites={"TLSv1.2": ["TLS_RSA_WITH_RC4_128_SHA"]})
     assert ciphers_finding("d", "t", [weak, late]).status == Status.FAIL  # a found weakness still stands
+
+
+# --- an MX that is an alias -----------------------------------------------------------------------------------
+def test_mx_alias_is_reported_and_its_server_still_tested(lab: Lab, settings: Settings) -> None:
+    result = audit("mxalias", settings)
+    [mx] = findings(result, "dns.mx")
+    assert mx.status == Status.WARN and mx.value == ["mx.mxalias.example"]
+    assert "MX target mx.mxalias.example is a CNAME to smtp.mxalias.example" in mx.summary
+    [starttls] = findings(result, "smtp.starttls")
+    assert starttls.status == Status.PASS and starttls.target == "mx.mxalias.example"
+    assert starttls.evidence["addresses"][0]["ip"] == lab.address("smtp.mxalias.example")
+
+
+@pytest.mark.parametrize(("pid", "words"), [
+    ("mxdangling", "is a CNAME to gone.mxdangling.example, which has no address"),
+    ("mxloop", "is a CNAME loop (mx.mxloop.example → loop.mxloop.example → mx.mxloop.example)"),
+])
+def test_mx_alias_to_nowhere_or_in_a_loop_fails(settings: Settings, pid: str, words: str) -> None:
+    result = audit(pid, settings)
+    [mx] = findings(result, "dns.mx")
+    assert mx.status == Status.FAIL and words in mx.summary, mx.summary
+    assert all(f.status != Status.PASS for f in findings(result, "smtp.starttls"))

@@ -210,6 +210,13 @@ def _mx_list(raw: Any) -> list[tuple[str, int]]:
     return out
 
 
+def _mx_aliases(raw: Any) -> dict[str, tuple[str, bool]]:
+    """MX names that are aliases: `{host, pref, cname: TARGET, serve: bool}` -> {host: (target, serve)}.
+    `serve: false` leaves the target without a server (or address): a dangling alias, or one end of a loop."""
+    return {_host(item["host"]): (_host(item["cname"]), bool(item.get("serve", True)))
+            for item in _as_list(raw) if isinstance(item, dict) and item.get("cname")}
+
+
 def _zone_of(host: str) -> str:
     """The lab zone a host name lands in by default (its registrable domain, absolute)."""
     return registrable(dns.name.from_text(host)).to_text() if host else ""
@@ -319,8 +326,17 @@ class _Builder:
                 w.add(f"_smtp._tls.{d}", "TXT", _txt(f"v=TLSRPTv1; rua={o['tlsrpt']}"))
             if o.get("mta_sts"):
                 self.mta_sts(d, mx, o, entry.id, country, modelled)
+        aliases = _mx_aliases(o.get("mx"))
         for host, _ in mx:
             self.zone_policy(host, o)
+            alias = aliases.get(host)
+            if alias is not None:  # the MX name is a CNAME (RFC 2181 §10.3 says it must not be)
+                target, serve = alias
+                w.add(host, "CNAME", _fqdn(target))
+                if not serve:
+                    continue
+                self.zone_policy(target, o)
+                host = target
             spec = self.host(host, entry.id, o, country, modelled)
             spec.smtp = True
         extra = [u for u in (_url(e) for e in _as_list(o.get("endpoints"))) if u]

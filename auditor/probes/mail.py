@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from auditor.findings import Finding, Status, error, probe_failure
+from auditor.findings import Finding, error, probe_failure
 from auditor.probes.context import ScanContext
 from auditor.probes.dnssec import dnssec_finding
 from auditor.probes.email_auth import dmarc_finding, spf_finding
@@ -47,7 +47,7 @@ async def audit_mail_domain(domain: str, ctx: ScanContext, *, dpf_certified: boo
         mx = MxPlan(error(MX_CHECK, domain, probe_failure(exc)), [])
     endpoints = [TlsEndpoint(domain, h.host, SMTP_PORT, starttls=True, dpf_certified=dpf_certified)
                  for h in mx.hosts]
-    mx_names = mx.finding.value if mx.finding.status != Status.ERROR else None
+    mx_names = mx.finding.value if isinstance(mx.finding.value, list) else None
     policies = [("mta_sts", mta_sts_finding(domain, mx_names, ctx)), ("tlsrpt", tlsrpt_finding(domain, ctx)),
                 ("spf", spf_finding(domain, ctx)), ("dmarc", dmarc_finding(domain, ctx)),
                 ("dns.dnssec", dnssec_finding(domain, domain, "MX", ctx))]
