@@ -213,3 +213,36 @@ def test_mx_alias_to_nowhere_or_in_a_loop_fails(settings: Settings, pid: str, wo
     [mx] = findings(result, "dns.mx")
     assert mx.status == Status.FAIL and words in mx.summary, mx.summary
     assert all(f.status != Status.PASS for f in findings(result, "smtp.starttls"))
+
+
+def test_dane_follows_a_secure_mx_alias_to_its_tlsa_base_domain(settings: Settings) -> None:
+    [dane] = findings(audit("mxalias", settings), "dane")
+    assert dane.status == Status.PASS and dane.value == "valid", dane.summary
+    assert dane.evidence["tlsa_name"] == "_25._tcp.smtp.mxalias.example"
+    assert dane.evidence["tlsa_names_asked"] == ["_25._tcp.smtp.mxalias.example"]
+
+
+def test_tlsa_base_domain_rules() -> None:
+    """RFC 7672 §2.2.2: the expanded name first when the alias chain is secure, the original name when the
+    expanded one securely has no TLSA; an insecure chain is not followed."""
+    from auditor.net.dnssec import DnssecResult
+    from auditor.probes.dane import lookup_tlsa
+
+    answers = {"_25._tcp.target.example": DnssecResult("secure", "", ["3 1 1 aa"]),
+               "_25._tcp.mx.example": DnssecResult("secure", "", ["3 1 1 bb"])}
+    asked: list[str] = []
+
+    async def validate(name: str, rdtype: str) -> DnssecResult:
+        asked.append(name)
+        return answers.get(name, DnssecResult("secure", "nodata proven", [], "nodata"))
+
+    def run(host: str, expanded: str | None, secure: bool) -> tuple[str, list[str], list[str]]:
+        asked.clear()
+        found = asyncio.run(lookup_tlsa(host, expanded, secure, validate))
+        return found.base, found.result.rrset, list(asked)
+
+    assert run("mx.example", "target.example", True) == ("target.example", ["3 1 1 aa"], ["_25._tcp.target.example"])
+    assert run("mx.example", "target.example", False) == ("mx.example", ["3 1 1 bb"], ["_25._tcp.mx.example"])
+    assert run("mx.example", "empty.example", True) == ("mx.example", ["3 1 1 bb"],
+                                                        ["_25._tcp.empty.example", "_25._tcp.mx.example"])
+    assert run("mx.example", None, False) == ("mx.example", ["3 1 1 bb"], ["_25._tcp.mx.example"])

@@ -16,7 +16,7 @@ from auditor.net.dns import DnsError
 from auditor.net.smtp import SmtpProbe, probe_starttls
 from auditor.net.tls import TlsScan, tls_hello
 from auditor.probes.context import ScanContext
-from auditor.probes.dane import SMTP_TLSA_PORT, dane_finding
+from auditor.probes.dane import TlsaLookup, dane_finding, lookup_tlsa
 from auditor.probes.dnssec import dnssec_finding
 from auditor.probes.hosting import CHECK as LOCATION
 from auditor.probes.hosting import locate
@@ -88,10 +88,21 @@ async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[Smt
     return smtp, scan
 
 
+async def _tlsa(host: str, ctx: ScanContext) -> TlsaLookup:
+    """The MX host's TLSA records, following a secure alias to its TLSA base domain (RFC 7672 §2.2.2)."""
+    try:
+        answer = await ctx.resolver.resolve(host, "A")
+        expanded = answer.canonical.rstrip(".").lower() if answer.cnames else None
+    except DnsError:
+        expanded = None
+    secure = expanded is not None and (await ctx.validate(host, "A")).status == "secure"
+    return await lookup_tlsa(host, expanded, secure, ctx.validate)
+
+
 async def audit_endpoint(ep: TlsEndpoint, ctx: ScanContext) -> list[Finding]:
     checks = (["smtp.starttls"] if ep.starttls else []) + list(TLS_CHECKS)
     # DNSSEC and DANE for an MX are asked in parallel with the address lookups and the scans.
-    tlsa = asyncio.ensure_future(ctx.validate(f"_{SMTP_TLSA_PORT}._tcp.{ep.host}", "TLSA")) if ep.starttls else None
+    tlsa = asyncio.ensure_future(_tlsa(ep.host, ctx)) if ep.starttls else None
     host_dnssec = (asyncio.ensure_future(dnssec_finding(ep.subject, ep.host, "A", ctx, target=ep.host))
                    if ep.starttls else None)
     findings, scans = await _transport(ep, ctx, checks)
