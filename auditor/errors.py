@@ -29,3 +29,10 @@ class NetworkUnavailable(AuditorError):
     """The scan could not run at all (no route, no resolver): exit 3, not a report of false failures."""
 
     exit_code = EXIT_SCAN_FAILED
+
+
+class VantageLimited(AuditorError):
+    """This vantage point cannot test what the run needs (e.g. outbound port 25 blocked): exit 3, with the
+    way out, rather than a report that blames the providers for our network."""
+
+    exit_code = EXIT_SCAN_FAILED

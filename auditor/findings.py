@@ -88,11 +88,25 @@ class ProviderResult(BaseModel):
 
 
 class Vantage(BaseModel):
+    """Where an audit was measured from, and what could be tested from there (docs/vantage.md).
+
+    Each characteristic is measured before the scan (`auditor.net.vantage.characterise`); None means "not
+    characterised" (audits stored before these fields existed, or a measurement that could not conclude).
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     resolver: str
     host: str
     lab: bool = False
+    name: str | None = None  # the vantage point's name (e.g. "eu-paris"), when several are used
+    ipv6: bool | None = None  # IPv6 servers can be reached from here
+    port25: bool | None = None  # outbound TCP port 25 (SMTP) is open from here
+    resolver_dnssec: bool | None = None  # the resolver returns DNSSEC records (RRSIG, DNSKEY, DS, NSEC)
+    resolver_validates: bool | None = None  # the resolver validates (sets AD); informational: we validate ourselves
+    stub: bool | None = None  # the resolver is a local stub or forwarder on this machine (e.g. 127.0.0.53)
+    resolver_fix: str | None = None  # a resolver that returns DNSSEC records from here, when this one does not
+    evidence: dict[str, str] = Field(default_factory=dict)  # how each characteristic was measured
 
 
 class Audit(BaseModel):

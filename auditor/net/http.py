@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import ssl
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,12 @@ class HttpFetcher:
     """One per scan: a shared httpx client, our resolver, our CA bundle and the port map."""
 
     def __init__(self, resolver: Resolver, *, ca_bundle: Path | None, timeout: float,
-                 port_map: dict[int, int] | None = None) -> None:
+                 port_map: dict[int, int] | None = None, refuse: Callable[[str], str | None] | None = None) -> None:
+        """`refuse`: why an address must not be fetched from (e.g. not public), or None when it may be."""
         self.resolver = resolver
         self.timeout = timeout
         self.port_map = port_map or {}
+        self.refuse = refuse
         self._verified = httpx.AsyncClient(verify=ssl_context(ca_bundle), timeout=timeout, follow_redirects=False,
                                            trust_env=False)
 
@@ -82,6 +85,10 @@ class HttpFetcher:
             result.error = f"{host} has no address"
             return result
         result.ip = ip
+        refused = self.refuse(ip) if self.refuse else None
+        if refused:
+            result.error = f"{host} ({ip}): {refused}: not fetched"
+            return result
         default = 443 if parts.scheme == "https" else 80
         port = self.port_map.get(parts.port or default, parts.port or default)
         netloc = f"[{ip}]" if ":" in ip else ip

@@ -143,7 +143,8 @@ def dane_finding(subject: str, host: str, lookup: TlsaLookup, scans: list[TlsSca
                        evidence=evidence)
 
     if tlsa.status == "indeterminate":
-        return error("dane", subject, f"TLSA lookup failed: {tlsa.reason}", target=host, evidence=evidence)
+        return error("dane", subject, f"TLSA records could not be validated: {tlsa.reason}", target=host,
+                     evidence=evidence)
     if tlsa.status == "bogus":
         return found("not_usable", Status.FAIL, f"TLSA records fail DNSSEC validation ({tlsa.reason}): "
                                                 "DANE senders will not deliver")
@@ -154,6 +155,9 @@ def dane_finding(subject: str, host: str, lookup: TlsaLookup, scans: list[TlsSca
         return found("not_usable", Status.WARN, "TLSA records published in a zone without DNSSEC: unusable")
     if not usable:
         return found("not_usable", Status.WARN, "only unusable TLSA records (usages 0/1 or unknown parameters)")
+    if not scans:
+        return error("dane", subject, "no certificate chain to match against (no address probed)", target=host,
+                     evidence=evidence)
     results = []
     for scan in scans:
         if scan.error is not None or not scan.chain:
