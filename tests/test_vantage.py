@@ -110,3 +110,35 @@ def test_private_and_too_many_addresses_are_errors_said_in_the_summary(lab: Lab)
     assert {f.target for f in located} == set(plan["refused"]) and all(f.status == Status.ERROR for f in located)
     [sts] = checks(audit, "privateaddr", "mta_sts")  # the policy host points into a private network
     assert sts.status == Status.ERROR and "192.168.1.25): address not public (private): not fetched" in sts.summary
+
+
+# --- the report says it, near the top, in both languages ----------------------------------------------------------
+@pytest.mark.parametrize(("lang", "words"), [
+    ("en", ["IPv6 not measured · outbound port 25 open · DNSSEC records through the resolver no (stripped)",
+            "Limits of this vantage point", "it does not return DNSSEC records"]),
+    ("fr", ["IPv6 non mesuré · port 25 sortant ouvert · enregistrements DNSSEC via le résolveur non (supprimés)",
+            "Limites de ce point de mesure", "il ne transmet pas les enregistrements DNSSEC"])])
+def test_report_has_the_vantage_line_and_its_limits(lab: Lab, stripped: Audit, lang: str, words: list[str]) -> None:
+    from auditor.report import render_audit_html
+    from auditor.report.context import ReportContext
+    from auditor.report.text import render_markdown
+    from auditor.scoring import score_audit
+
+    scored = score_audit(stripped, "rgpd")
+    page = render_audit_html(scored, lang=lang)
+    head = page[:page.index('id="summary"')]  # on the cover, before the executive summary
+    for text in words:
+        assert text in head, text
+    assert f"--resolver {lab.resolver()}" in head
+    markdown = render_markdown(scored, ReportContext(lang=lang))
+    cover = markdown.split("\n## ")[0]
+    assert words[1] in cover and "resolver" in cover
+
+
+def test_report_of_an_audit_stored_before_vantage_points_has_no_line(stripped: Audit) -> None:
+    from auditor.report import render_audit_html
+    from auditor.scoring import score_audit
+
+    old = score_audit(stripped, "rgpd").model_copy(update={"vantage": Vantage(resolver="192.0.2.53", host="h")})
+    page = render_audit_html(old, lang="en")
+    assert "What it could reach" not in page and "Limits of this vantage point" not in page
