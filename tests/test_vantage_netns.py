@@ -99,5 +99,7 @@ def test_port_25_blocked_stops_with_the_way_out_or_marks_smtp_not_testable(tmp_p
         assert f["status"] == "error", f  # TLSA published: the served chain could not be matched from here
     [sts] = checks(document, "mta_sts")
     assert sts["status"] == "pass"  # HTTPS works: the policy is still checked
+    page = (tmp_path / "audit.html").read_text()  # French by default
+    assert "port 25 sortant bloqué" in page and "Le port 25 sortant (SMTP) est bloqué ici" in page
     assert all(f["status"] != "fail" for f in document["providers"][0]["checks"]
                if f["id"] in ("smtp.starttls", "tls.protocols", "tls.ciphers", "tls.certificate", "dane"))
