@@ -142,3 +142,19 @@ def test_report_of_an_audit_stored_before_vantage_points_has_no_line(stripped: A
     old = score_audit(stripped, "rgpd").model_copy(update={"vantage": Vantage(resolver="192.0.2.53", host="h")})
     page = render_audit_html(old, lang="en")
     assert "What it could reach" not in page and "Limits of this vantage point" not in page
+
+
+def test_port_25_blocked_stops_only_runs_that_audit_mail(lab: Lab) -> None:
+    from auditor.errors import VantageLimited
+    from auditor.scan import check_vantage
+
+    catalog = load_catalog(LAB_CATALOG)
+    mail = catalog.select(["exemplary"])
+    chat_only = [catalog.get("exemplary").model_copy(update={"mail_domains": []})]
+    blocked = Vantage(resolver="r", host="h", port25=False, evidence={"port25": "no MX host answers on port 25"})
+    with pytest.raises(VantageLimited, match="outbound TCP port 25 is blocked from this vantage point") as exc:
+        check_vantage(blocked, mail, lab_settings(lab))
+    assert exc.value.exit_code == 3 and "--smtp-untestable-ok" in str(exc.value)
+    check_vantage(blocked, mail, lab_settings(lab, smtp_untestable_ok=True))
+    check_vantage(blocked, chat_only, lab_settings(lab))
+    check_vantage(blocked.model_copy(update={"port25": None}), mail, lab_settings(lab))  # not measured: go on
