@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint schema bench clean chromium
+.PHONY: demo test lint schema bench clean chromium netns-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/auditor demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium netns-tools
 	$(BIN)/python -m pytest -q
 
 # The report's browser and PDF tests run in headless Chromium (Debian's package; no browser download).
@@ -24,6 +24,15 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) || \
 	  echo "make: Chromium could not be installed; the browser and PDF tests will be skipped"
+
+# The vantage-point tests run the lab and the scanner in network namespaces (iproute2) and block port 25 there
+# with nftables (Debian's packages; the kernel's nf_tables, no module to load). Without root or apt they are
+# skipped with that reason.
+netns-tools:
+	@(command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1) || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    iproute2 nftables) || \
+	  echo "make: iproute2/nftables could not be installed; the network-namespace tests will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check auditor tests bench

@@ -42,6 +42,14 @@ Concurrency = Annotated[int | None, typer.Option(help="Concurrent network operat
 PortMap = Annotated[str | None, typer.Option(help="Port map for the lab, e.g. 25=2525,443=4443.")]
 ReportsDir = Annotated[Path | None, typer.Option(help="Where reports are written (default: reports/).")]
 Lang = Annotated[str | None, typer.Option(help="Report language: fr or en.")]
+ReferenceDomains = Annotated[str | None, typer.Option(
+    help="Mail domains whose MX (port 25) and web (IPv6) hosts characterise this vantage point, comma-separated.")]
+ResolverCandidates = Annotated[str | None, typer.Option(
+    help="Resolvers to suggest when --resolver strips DNSSEC records (only '. DNSKEY' is asked), comma-separated.")]
+VantageName = Annotated[str | None, typer.Option(help="A name for this vantage point, e.g. eu-paris.")]
+SmtpUntestableOk = Annotated[bool | None, typer.Option(
+    "--smtp-untestable-ok", help="Outbound port 25 blocked here: audit the rest and mark the SMTP checks "
+                                 "'not testable from this vantage point' (default: stop, exit 3).")]
 
 
 def _settings_flags(**flags: Any) -> dict[str, Any]:
@@ -68,6 +76,8 @@ def scan(
         help="Under --cron, mail the changes here on a regression; server from AUDITOR_SMTP_HOST.")] = None,
     lab: Annotated[bool | None, typer.Option("--lab", help="Mark the audit as a simulation against the lab "
                                                       "(part of the flags `auditor lab serve` prints).")] = None,
+    smtp_untestable_ok: SmtpUntestableOk = None, reference_domains: ReferenceDomains = None,
+    resolver_candidates: ResolverCandidates = None, vantage_name: VantageName = None,
 ) -> None:
     """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags)."""
     from auditor.pipeline import ScanRequest, run
@@ -84,7 +94,9 @@ def scan(
             flags=_settings_flags(resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle,
                                   geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
                                   concurrency=concurrency, port_map=port_map, reports_dir=reports_dir, lang=lang,
-                                  lab=lab))
+                                  lab=lab, smtp_untestable_ok=smtp_untestable_ok,
+                                  reference_domains=reference_domains, resolver_candidates=resolver_candidates,
+                                  vantage_name=vantage_name))
         code = run(request)
     except AuditorError as exc:
         fail(exc)
@@ -112,13 +124,15 @@ def lab_serve(
                                                   "free ones when another lab holds those).", show_default=False)]
     = None,
     dns_port: Annotated[int, typer.Option(help="Port of the lab's DNS server.")] = 5353,
+    ipv6: Annotated[bool, typer.Option(help="Every host also on fd00:0:0:N::/64 (needs that prefix local to the "
+                                            "network namespace, see docs/vantage.md).")] = False,
 ) -> None:
     """Run the lab in the foreground and print the flags a scan needs to use it."""
     from auditor.lab import serve_forever
     from auditor.lab.free_net import start_free
 
     try:
-        lab = start_free(nets=None if net is None else [net], dns_port=dns_port)
+        lab = start_free(nets=None if net is None else [net], dns_port=dns_port, ipv6=ipv6)
     except AuditorError as exc:
         fail(exc)
     serve_forever(lab)

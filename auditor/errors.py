@@ -35,3 +35,10 @@ class DiskFull(AuditorError):
     """No space left where we write: the run could not finish (exit 3); what was stored before is intact."""
 
     exit_code = EXIT_SCAN_FAILED
+
+
+class VantageLimited(AuditorError):
+    """This vantage point cannot test what the run needs (e.g. outbound port 25 blocked): exit 3, with the
+    way out, rather than a report that blames the providers for our network."""
+
+    exit_code = EXIT_SCAN_FAILED

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from auditor.errors import NetworkUnavailable
+
 SCHEMA_ID = "auditor.audit/1"
 
 
@@ -46,6 +48,14 @@ def error(check_id: str, subject: str, reason: str, target: str | None = None,
     )
 
 
+def probe_failure(exc: Exception) -> str:
+    """The summary of a finding whose probe raised: a bug or an input nobody foresaw, said as such.
+    `NetworkUnavailable` is not a finding: it is raised again, and the scan stops (exit 3)."""
+    if isinstance(exc, NetworkUnavailable):
+        raise exc
+    return f"the probe failed: {type(exc).__name__}: {exc}"
+
+
 class CriterionResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,11 +88,25 @@ class ProviderResult(BaseModel):
 
 
 class Vantage(BaseModel):
+    """Where an audit was measured from, and what could be tested from there (docs/vantage.md).
+
+    Each characteristic is measured before the scan (`auditor.net.vantage.characterise`); None means "not
+    characterised" (audits stored before these fields existed, or a measurement that could not conclude).
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     resolver: str
     host: str
     lab: bool = False
+    name: str | None = None  # the vantage point's name (e.g. "eu-paris"), when several are used
+    ipv6: bool | None = None  # IPv6 servers can be reached from here
+    port25: bool | None = None  # outbound TCP port 25 (SMTP) is open from here
+    resolver_dnssec: bool | None = None  # the resolver returns DNSSEC records (RRSIG, DNSKEY, DS, NSEC)
+    resolver_validates: bool | None = None  # the resolver validates (sets AD); informational: we validate ourselves
+    stub: bool | None = None  # the resolver is a local stub or forwarder on this machine (e.g. 127.0.0.53)
+    resolver_fix: str | None = None  # a resolver that returns DNSSEC records from here, when this one does not
+    evidence: dict[str, str] = Field(default_factory=dict)  # how each characteristic was measured
 
 
 class Audit(BaseModel):

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 from auditor import __version__
 from auditor.catalog import Provider
-from auditor.errors import NetworkUnavailable
-from auditor.findings import Audit, Finding, ProviderResult, Vantage, error
+from auditor.errors import NetworkUnavailable, VantageLimited
+from auditor.findings import Audit, Finding, ProviderResult, Vantage, error, probe_failure
 from auditor.net.dns import DnsError
 from auditor.net.rdap import RdapCache
+from auditor.net.vantage import characterise
 from auditor.probes.claims import claim_finding
 from auditor.probes.context import ScanContext
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
@@ -91,8 +91,10 @@ async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult
             exc = task.exception()
             if exc is None:
                 findings += task.result()
-            else:  # a probe bug or an input nobody foresaw: reported, and the rest of the audit goes on
-                findings.append(error("scan.probe", provider.id, f"a probe failed: {type(exc).__name__}: {exc}"))
+            elif isinstance(exc, Exception):  # a probe bug or an input nobody foresaw: the rest goes on
+                findings.append(error("scan.probe", provider.id, probe_failure(exc)))
+            else:
+                raise exc
         if pending:
             findings.append(error("scan.deadline", provider.id,
                                   f"{len(pending)} of {len(tasks)} probes did not finish within the provider's "
@@ -119,6 +121,16 @@ async def preflight(ctx: ScanContext) -> None:
                                  f"zone ({answer.rcode} for '. NS'); this machine looks offline")
 
 
+def check_vantage(vantage: Vantage, providers: Sequence[Provider], settings: Settings) -> None:
+    """Stop before scanning when this vantage point cannot test what the run needs (docs/vantage.md)."""
+    if vantage.port25 is False and not settings.smtp_untestable_ok and any(p.mail_domains for p in providers):
+        raise VantageLimited(
+            f"outbound TCP port 25 is blocked from this vantage point ({vantage.evidence.get('port25', '')[:240]}): "
+            "the SMTP checks of the MX hosts (STARTTLS, their TLS and certificates, DANE) cannot be run from here; "
+            "run the audit from a machine that can reach port 25 (a server or VPS), or pass --smtp-untestable-ok "
+            "to audit the rest and mark those checks 'not testable from this vantage point'")
+
+
 async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile: str | None = None,
                    on_start: Callable[[Audit], None] | None = None,
                    on_provider: ProviderCallback | None = None, rdap_cache: RdapCache | None = None) -> Audit:
@@ -130,9 +142,10 @@ async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile
     ctx = ScanContext.create(settings, rdap_cache=rdap_cache)
     try:
         await preflight(ctx)
+        ctx.vantage = await characterise(settings, ctx.resolver)
+        check_vantage(ctx.vantage, providers, settings)
         audit = Audit(audit_id=new_audit_id(), started_at=now_utc(), tool_version=__version__,
-                      profile=profile or settings.profile,
-                      vantage=Vantage(resolver=ctx.resolver.address, host=socket.gethostname(), lab=settings.lab))
+                      profile=profile or settings.profile, vantage=ctx.vantage)
         if on_start:
             on_start(audit)
         results: dict[str, ProviderResult] = {}
@@ -159,12 +172,14 @@ async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile
         await ctx.aclose()
 
 
-def run_unit(provider: Provider, settings: Settings) -> ProviderResult:
+def run_unit(provider: Provider, settings: Settings, vantage: Vantage | None = None) -> ProviderResult:
     """One provider audited on its own: plain, serialisable input (pydantic models) and output, so that a
-    distributed engine can ship units to workers. No preflight: the caller's scheduler owns that."""
+    distributed engine can ship units to workers. No preflight: the caller's scheduler owns that, and the
+    vantage point (`auditor.net.vantage.characterise`, once per worker); None: every address is tried."""
 
     async def one() -> ProviderResult:
         ctx = ScanContext.create(settings)
+        ctx.vantage = vantage
         try:
             return await audit_provider(provider, ctx)
         finally:

@@ -18,6 +18,9 @@ from auditor.errors import ConfigError
 from auditor.net.dns import MAX_IN_FLIGHT
 
 DATA_DIR = Path(__file__).parent / "data"
+# Large mail services with stable MX hosts on IPv4 and IPv6 (docs/vantage.md): only connected to, never mailed.
+REFERENCE_DOMAINS = ("gmail.com", "posteo.de", "outlook.com")
+RESOLVER_CANDIDATES = ("9.9.9.9", "1.1.1.1")  # Quad9, Cloudflare: both validate and return DNSSEC records
 DEFAULT_TRUST_ANCHOR = DATA_DIR / "root-anchors.zone"
 # The catalog shipped in the package: in a checkout, a symlink to the top-level providers.yaml (the file
 # people edit); in a wheel, a copy of it (setuptools follows the link).
@@ -87,12 +90,33 @@ class Settings(BaseModel):
     profile: str = "rgpd"
     lang: str = "fr"
     lab: bool = False  # set by the lab itself: marks the audit as a simulation
+    # The vantage point (docs/vantage.md): its name, what characterises it before a scan, and the way out
+    # when outbound port 25 is blocked here.
+    vantage_name: str | None = Field(default=None, max_length=64)
+    # Mail domains whose MX hosts (port 25) and web addresses (port 443, IPv6) tell what this machine reaches.
+    reference_domains: list[str] = Field(default_factory=lambda: list(REFERENCE_DOMAINS), max_length=10)
+    # Resolvers asked (one `. DNSKEY` question) only when the configured one does not return DNSSEC records,
+    # to name one that does from here.
+    resolver_candidates: list[str] = Field(default_factory=lambda: list(RESOLVER_CANDIDATES), max_length=10)
+    smtp_untestable_ok: bool = False  # port 25 blocked here: go on, SMTP checks "not testable from this vantage"
 
     @field_validator("resolver")
     @classmethod
     def _check_resolver(cls, v: str | None) -> str | None:
         if v is not None:
             parse_host_port(v, 53)
+        return v
+
+    @field_validator("reference_domains", "resolver_candidates", mode="before")
+    @classmethod
+    def _split_list(cls, v: Any) -> Any:
+        return [item.strip() for item in v.split(",") if item.strip()] if isinstance(v, str) else v
+
+    @field_validator("resolver_candidates")
+    @classmethod
+    def _check_candidates(cls, v: list[str]) -> list[str]:
+        for item in v:
+            parse_host_port(item, 53)
         return v
 
     @field_validator("port_map", mode="before")

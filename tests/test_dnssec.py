@@ -267,9 +267,11 @@ def test_gap_zone_positive_answers_still_validate(world: World) -> None:
 
 
 def test_signatures_expire_with_the_clock(world: World) -> None:
+    # Every zone's signatures expire together, the root's first: the anchor's own zone failing leaves the
+    # name undecided (a wrong clock, a stale anchor or a stripping resolver), never blamed on the zone.
     result = run(world, "www.signed.test.", now=datetime.now(UTC) + timedelta(days=60))
-    assert result.status == "bogus"
-    assert "expired signature" in result.reason
+    assert result.status == "indeterminate"
+    assert "expired signature" in result.reason and "trust anchor's zone (.)" in result.reason
 
 
 def _stripping(world: World, rdtypes: set[dns.rdatatype.RdataType], *, only: dns.rdatatype.RdataType | None = None,
@@ -309,14 +311,23 @@ def test_stripped_ds_of_a_signed_zone_is_bogus(world: World) -> None:
 
 
 def test_stripped_signatures_are_bogus(world: World) -> None:
-    async def query(qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
-        response = await world.query(qname, rdtype)
-        response.answer = [r for r in response.answer if r.rdtype != dns.rdatatype.RRSIG]
-        return response
+    """Signatures missing below a root that validates: bogus. Missing everywhere (a resolver that strips
+    DNSSEC records): the anchor's own zone fails, so nothing can be decided: indeterminate, never a verdict."""
+    def stripping(keep_root: bool) -> Callable[[dns.name.Name, dns.rdatatype.RdataType],
+                                                Awaitable[dns.message.Message]]:
+        async def query(qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
+            response = await world.query(qname, rdtype)
+            if not (keep_root and qname == dns.name.root):
+                response.answer = [r for r in response.answer if r.rdtype != dns.rdatatype.RRSIG]
+            return response
+        return query
 
-    result = run(world, "www.signed.test.", query=query)
+    result = run(world, "www.signed.test.", query=stripping(keep_root=True))
     assert result.status == "bogus"
     assert "missing signature" in result.reason
+    result = run(world, "www.signed.test.", query=stripping(keep_root=False))
+    assert result.status == "indeterminate"
+    assert "missing signature on . DNSKEY" in result.reason and "may not pass DNSSEC records" in result.reason
 
 
 def test_nxdomain_without_proof_is_bogus(world: World) -> None:

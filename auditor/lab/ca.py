@@ -37,7 +37,7 @@ class LeafSpec:
     fault: str | None = None  # one of CERT_FAULTS, or None for a good certificate
     not_before: dt.datetime = field(default_factory=lambda: _now() - 30 * DAY)
     not_after: dt.datetime = field(default_factory=lambda: _now() + 90 * DAY)
-    issuer: str = "intermediate"  # intermediate | rogue | self | private:<name>
+    issuer: str = "intermediate"  # intermediate | future-intermediate | rogue | self | private:<name>
     organization: str = "Auditor Lab"  # the subject's O=, a free UTF8String any CA customer can influence
 
 
@@ -86,6 +86,21 @@ def _untrusted(spec: LeafSpec) -> None:
     spec.issuer = "rogue"
 
 
+def _underscore_name(spec: LeafSpec) -> None:
+    # Names a stranger may write, for somebody else's host: the first is not a host name (RFC 952/1123), yet
+    # seen on real servers. A scan must say "name does not match" and still judge the chain by the second.
+    spec.names = ["a_b.example", "unrelated-host.example"]
+
+
+def _double_wildcard(spec: LeafSpec) -> None:
+    # Only a wildcard no verifier accepts (RFC 6125 §6.4.3: one `*`, the whole leftmost label).
+    spec.names = ["*.*.x"]
+
+
+def _intermediate_not_yet_valid(spec: LeafSpec) -> None:
+    spec.issuer = "future-intermediate"
+
+
 # Markup in certificate names: reports must show it as text (see the `hostile` lab provider).
 HOSTILE_PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 
@@ -105,6 +120,9 @@ CERT_FAULTS: dict[str, Callable[[LeafSpec], None]] = {
     "self_signed": _self_signed,
     "untrusted": _untrusted,
     "hostile_names": _hostile_names,
+    "underscore_name": _underscore_name,
+    "double_wildcard": _double_wildcard,
+    "intermediate_not_yet_valid": _intermediate_not_yet_valid,
 }
 
 
@@ -136,6 +154,7 @@ class LabCA:
         self._serial = 1000
         # Sector PKIs outside the public trust stores (e.g. France's IGC-Santé for MSSanté servers).
         self.private: dict[str, tuple[PrivateKey, x509.Certificate, Path]] = {}
+        self._future: tuple[PrivateKey, x509.Certificate] | None = None
 
     def private_ca(self, name: str) -> tuple[PrivateKey, x509.Certificate, Path]:
         """A named private root (created on first use), its PEM written next to the bundle, not in it."""
@@ -147,8 +166,18 @@ class LabCA:
             self.private[name] = (key, cert, pem)
         return self.private[name]
 
+    def future_intermediate(self) -> tuple[PrivateKey, x509.Certificate]:
+        """An intermediate of the lab root valid only from ten days on (created on first use)."""
+        if self._future is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = self._ca_cert("Auditor Lab Issuing CA (not yet valid)", key, self.root_key, self.root, 0,
+                                 not_before=_now() + 10 * DAY)
+            self._future = (key, cert)
+        return self._future
+
     def _ca_cert(
-        self, cn: str, key: PrivateKey, signer: PrivateKey, issuer: x509.Certificate | None, path_len: int
+        self, cn: str, key: PrivateKey, signer: PrivateKey, issuer: x509.Certificate | None, path_len: int,
+        not_before: dt.datetime | None = None,
     ) -> x509.Certificate:
         now = _now()
         subject = _name(cn)
@@ -158,7 +187,7 @@ class LabCA:
             .issuer_name(issuer.subject if issuer else subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - 365 * DAY)
+            .not_valid_before(not_before or now - 365 * DAY)
             .not_valid_after(now + 3650 * DAY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=path_len), critical=True)
             .add_extension(
@@ -211,6 +240,9 @@ class LabCA:
             # the public bundle does not hold.
             pkey, pcert, _ = self.private_ca(spec.issuer.removeprefix("private:"))
             signer_key, issuer_name, chain = pkey, pcert.subject, [pcert]
+        elif spec.issuer == "future-intermediate":
+            fkey, fcert = self.future_intermediate()
+            signer_key, issuer_name, chain = fkey, fcert.subject, [fcert]
         elif spec.issuer == "rogue":
             # Only the leaf is sent, as servers with a private CA usually do: "unable to get local issuer".
             signer_key, issuer_name, chain = self.rogue_key, self.rogue.subject, []

@@ -5,6 +5,11 @@ name (DS from the parent side of a cut), follows CNAMEs through lab data, distin
 NODATA (SOA in the authority section), and, when the query sets DO, adds the RRSIGs and the NSEC/NSEC3
 records a validator needs (present only once zones are signed). UDP answers that exceed the client's EDNS
 payload size are truncated with TC set, so the client retries over TCP. Malformed packets never crash it.
+
+Three kinds of resolver a DPO meets (`RESOLVER_MODES`), each served on its own address by the lab:
+`validating` sets AD on answers whose zones are signed from the root without a fault (unless CD is set);
+`plain` passes DNSSEC records on but never sets AD (a non-validating forwarder); `strip` removes every
+DNSSEC record (RRSIG, DNSKEY, DS, NSEC, NSEC3) from its answers, as old routers and some forwarders do.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ OUR_PAYLOAD = 1232  # the DNS Flag Day 2020 default
 MAX_TCP_MESSAGE = 65535
 TCP_IDLE_TIMEOUT = 10.0
 
+RESOLVER_MODES = ("validating", "plain", "strip")
+DNSSEC_TYPES = frozenset({dns.rdatatype.RRSIG, dns.rdatatype.DNSKEY, dns.rdatatype.DS, dns.rdatatype.NSEC,
+                          dns.rdatatype.NSEC3, dns.rdatatype.NSEC3PARAM})
+
 # Per-name faults. `timeout` never answers; the others set the response code.
 DNS_FAULTS = {"servfail": dns.rcode.SERVFAIL, "refused": dns.rcode.REFUSED, "timeout": None}
 
@@ -70,10 +79,14 @@ class LabResolver:
     """Pure query -> response logic, separate from the sockets so it is easy to reason about."""
 
     def __init__(
-        self, zones: ZoneSet, faults: Mapping[tuple[dns.name.Name, dns.rdatatype.RdataType | None], str] | None = None
+        self, zones: ZoneSet, faults: Mapping[tuple[dns.name.Name, dns.rdatatype.RdataType | None], str] | None = None,
+        mode: str = "validating",
     ) -> None:
+        if mode not in RESOLVER_MODES:
+            raise ValueError(f"unknown resolver mode {mode!r}; known: {', '.join(RESOLVER_MODES)}")
         self.zones = zones
         self.faults = dict(faults or {})
+        self.mode = mode
 
     # --- wire level -------------------------------------------------------------------------------------
     def handle_wire(self, wire: bytes, tcp: bool) -> bytes | None:
@@ -146,10 +159,31 @@ class LabResolver:
             response.set_rcode(code)
             return response
         rcode, answer, authority = self.resolve(q.name, q.rdtype, do)
+        if self.mode == "strip":
+            answer = [r for r in answer if r.rdtype not in DNSSEC_TYPES]
+            authority = [r for r in authority if r.rdtype not in DNSSEC_TYPES]
+        elif (self.mode == "validating" and (do or query.flags & dns.flags.AD) and not query.flags & dns.flags.CD
+              and rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and self._secure(q.name, q.rdtype, answer)):
+            response.flags |= dns.flags.AD
         response.set_rcode(rcode)
         response.answer.extend(answer)
         response.authority.extend(authority)
         return response
+
+    def _secure(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, answer: list[dns.rrset.RRset]) -> bool:
+        """What a validating resolver would find: every zone the answer comes from is signed, with its DS in
+        a signed parent, up to the root, and none of them has a signing fault."""
+        owners = {(r.name, r.rdtype) for r in answer if r.rdtype != dns.rdatatype.RRSIG} or {(qname, rdtype)}
+        for name, kind in owners:
+            zone = self.zones.zone_for(name, kind)
+            while zone is not None:
+                origin = zone.origin
+                assert origin is not None
+                policy = self.zones.policies.get(origin)
+                if not self.zones.is_signed(origin) or policy is None or policy.fault or policy.ds_fault:
+                    return False
+                zone = self.zones.parent_of(origin)
+        return True
 
     # --- data level -------------------------------------------------------------------------------------
     def resolve(

@@ -41,14 +41,14 @@ def record(loc: Location) -> dict[str, object]:
 
 
 def write_geoip_db(path: Path, locations: Mapping[str, Location]) -> Path:
-    """Write `path` mapping each IPv4 address (a /32) to its location; returns `path`."""
+    """Write `path` mapping each address (a /32 or a /128) to its location; returns `path`."""
     # IPv6 tree with IPv4 mapped in, like the GeoLite2 files: readers treat it the same way.
     writer = MMDBWriter(
         ip_version=6, ipv4_compatible=True, database_type="GeoLite2-Country",
         languages=["en"], description="auditor lab GeoIP (simulated locations)",
     )
     for ip, loc in sorted(locations.items()):
-        writer.insert_network(IPSet([f"{ip}/32"]), record(loc))
+        writer.insert_network(IPSet([f"{ip}/{128 if ':' in ip else 32}"]), record(loc))
     path.parent.mkdir(parents=True, exist_ok=True)
     writer.to_db_file(str(path))
     return path

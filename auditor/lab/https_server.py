@@ -3,13 +3,15 @@
 One listener per (address, port). Over TLS the certificate is chosen by SNI among the host names that live
 on the address (the first one when the client sends no SNI). Requests are routed by (host, path) to a fixed
 response; anything else is a 404. Every request received is appended to `requests` (method, host, path,
-headers, body), which is how webhook notifications are observed in tests.
+headers, body), which is how webhook notifications are observed in tests. Hosts listed in `compressed`
+answer in gzip to clients that accept it, as most real web servers do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,12 +57,14 @@ class HttpServer(TcpListener):
         requests: list[Request],
         contexts: Mapping[str, ssl.SSLContext] | None = None,
         default: Route | None = None,
+        compressed: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(host, port)
         self.routes = routes
         self.requests = requests
         self.contexts = dict(contexts or {})
         self.default = default
+        self.compressed = compressed  # host names whose answers are gzipped for clients that accept gzip
 
     def listen_tls(self) -> ssl.SSLContext | None:
         if not self.contexts:
@@ -119,6 +123,9 @@ class HttpServer(TcpListener):
         )
         if route.redirect_to_https:
             route = Route(301, (("Location", f"https://{host}{target}"),), b"moved\n")
+        elif host in self.compressed and route.body and "gzip" in headers.get("accept-encoding", "").lower():
+            route = Route(route.status, (*route.headers, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")),
+                          gzip.compress(route.body))
         close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
         await self._send(writer, method, route, close)
         return not close

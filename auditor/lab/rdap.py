@@ -80,20 +80,20 @@ def add_registry_hosts(world: World) -> None:
         if name in world.hosts:
             continue
         world.hosts[name] = HostSpec(name=name, provider=REGISTRY_PROVIDER, country=_RIR_HOME[rir], modelled=True,
-                                     org=_RIR_NAME[rir], https=True)
+                                     org=_RIR_NAME[rir], https=True, gzip=True)  # gzip, as many web servers answer
 
 
-def network_object(host: HostSpec, world: World) -> dict[str, object]:
-    """An RFC 9083 IP network object for one lab address, with its registrant as a vCard."""
-    handle = "LAB-" + host.ip.replace(".", "-")
+def network_object(host: HostSpec, world: World, ip: str) -> dict[str, object]:
+    """An RFC 9083 IP network object for one lab address of `host`, with its registrant as a vCard."""
+    handle = "LAB-" + ip.replace(".", "-").replace(":", "-")
     org = org_of(host, world)
     return {
         "objectClassName": "ip network",
         "rdapConformance": ["rdap_level_0"],
         "handle": handle,
-        "startAddress": host.ip,
-        "endAddress": host.ip,
-        "ipVersion": "v6" if ":" in host.ip else "v4",
+        "startAddress": ip,
+        "endAddress": ip,
+        "ipVersion": "v6" if ":" in ip else "v4",
         "name": host.provider.upper().replace("_", "-") + "-NET",
         "type": "ASSIGNED PA",
         "country": registry_country(host),
@@ -110,15 +110,17 @@ def network_object(host: HostSpec, world: World) -> dict[str, object]:
 
 def publish_registry_data(world: World) -> None:
     """Cymru TXT records and RDAP answers for every allocated address (call after allocating addresses)."""
-    hosts = [h for h in world.hosts.values() if h.ip]
-    for host in hosts:
+    for host in [h for h in world.hosts.values() if h.ip]:
         cc = registry_country(host)
         rir = rir_of(cc)
-        txt = f"{asn_of(host)} | {host.ip}/32 | {cc} | {rir} | {ALLOCATED}"
-        world.add(cymru_name(host.ip), "TXT", f'"{txt}"')
-        server = world.hosts.get(rdap_host(rir))
-        if server is None:  # not added before allocation: the look-up then fails, as an unreachable RDAP would
-            continue
-        path = urlsplit(str(RIR_RDAP[rir]["ip_url"]).format(host.ip)).path
-        body = json.dumps(network_object(host, world), indent=1).encode()
-        server.routes[path] = Route(200, RDAP_JSON, body)
+        for ip in (host.ip, host.ip6):
+            if not ip:
+                continue
+            txt = f"{asn_of(host)} | {ip}/{128 if ':' in ip else 32} | {cc} | {rir} | {ALLOCATED}"
+            world.add(cymru_name(ip), "TXT", f'"{txt}"')
+            server = world.hosts.get(rdap_host(rir))
+            if server is None:  # not added before allocation: the look-up fails, as an unreachable RDAP would
+                continue
+            path = urlsplit(str(RIR_RDAP[rir]["ip_url"]).format(ip)).path
+            body = json.dumps(network_object(host, world, ip), indent=1).encode()
+            server.routes[path] = Route(200, RDAP_JSON, body)

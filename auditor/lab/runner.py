@@ -1,8 +1,18 @@
 """`Lab`: the whole simulated Internet on loopback, run in a background thread with its own event loop.
 
 A scan only needs `lab.overrides()` (or `lab.flags()` on the command line): a resolver address, a port map
-(well-known ports -> unprivileged ones), the lab CA bundle, the lab trust anchor and the lab GeoIP database.
-Nothing in the scanner knows it talks to a lab.
+(well-known ports -> unprivileged ones), the lab CA bundle, the lab trust anchor, the lab GeoIP database, and
+what characterises the vantage point in the lab (its reference domain, a resolver that returns DNSSEC
+records). Nothing in the scanner knows it talks to a lab.
+
+Resolvers: one per kind a DPO meets (`dns_server.RESOLVER_MODES`): validating (the default, 127.N.0.53),
+plain (127.N.0.54: DNSSEC records, no AD) and strip (127.N.0.55: no DNSSEC records at all).
+
+IPv6 (`ipv6=True`): every host also gets an address in fd00:0:0:N::/64 (a unique local prefix, RFC 4193:
+never routed on the Internet), an AAAA record, and servers on it. The addresses must be local to the
+network namespace the lab runs in (`ip -6 route add local fd00:0:0:N::/64 dev lo` and
+`sysctl net.ipv6.ip_nonlocal_bind=1`), or unreachable on purpose (an IPv4-only vantage point): see
+tests/netns.py.
 """
 
 from __future__ import annotations
@@ -20,20 +30,24 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from auditor.lab.ca import IssuedCert, LabCA
-from auditor.lab.dns_server import DnsServer, LabResolver
+from auditor.lab.dns_server import RESOLVER_MODES, DnsServer, LabResolver
 from auditor.lab.geo import Location, write_geoip_db
 from auditor.lab.https_server import HttpServer, Request, Route
 from auditor.lab.raw_server import RawServer
 from auditor.lab.rdap import add_registry_hosts, publish_registry_data
 from auditor.lab.smtp_server import Delivered, SmtpServer
-from auditor.lab.tlsconf import server_context
-from auditor.lab.world import LAB_CATALOG, OVERLAY, World, allocate_addresses, build_world
+from auditor.lab.tlsconf import TlsSettings, server_context
+from auditor.lab.world import LAB_CATALOG, OVERLAY, HostSpec, World, allocate_addresses, build_world, ipv6_of
 from auditor.lab.zones import ROOT, SigningPolicy, ZoneBuilder, ZoneSet, signing_module
 from auditor.settings import PACKAGED_CATALOG
 
 REPO_CATALOG = PACKAGED_CATALOG  # the top-level providers.yaml in a checkout, its packaged copy elsewhere
 DEFAULT_PORT_MAP = {25: 2525, 80: 8080, 443: 4443, 465: 4465}
 START_TIMEOUT = 30.0
+# The lab's stand-in for the reference domains a vantage point is measured against (settings.reference_domains).
+REFERENCE_DOMAIN = "exemplary.example"
+# Last octet of each resolver's address in 127.N.0.0/24 (the validating one is the lab's resolver).
+RESOLVER_OCTETS = dict(zip(RESOLVER_MODES, (53, 54, 55), strict=True))
 
 
 class _Server(Protocol):
@@ -66,6 +80,7 @@ class Lab:
         port_map: dict[int, int] | None = None,
         overlay: Path = OVERLAY,
         rtt_ms: float = 0.0,
+        ipv6: bool = False,
     ) -> None:
         if not 1 <= net <= 254:
             raise ValueError(f"net must be 1..254 (addresses 127.<net>.x.y), got {net}")
@@ -78,6 +93,7 @@ class Lab:
         self.port_map = _unprivileged(port_map)
         self.overlay = overlay
         self.rtt_ms = rtt_ms  # > 0: every server behind a latency relay (auditor/lab/relay.py)
+        self.ipv6_prefix = f"fd00:0:0:{net}::/64" if ipv6 else None
         self._own_workdir = workdir is None
         self._workdir = workdir  # a temporary directory is made on first use when None
         self.mailbox: list[Delivered] = []
@@ -110,23 +126,30 @@ class Lab:
     def geoip_db(self) -> Path:
         return self.workdir / "lab-geoip.mmdb"
 
+    def resolver(self, mode: str = "validating") -> str:
+        """`IP:PORT` of the lab resolver of that kind (validating, plain, strip)."""
+        return f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}:{self.dns_port}"
+
     def overrides(self) -> dict[str, Any]:
         """Exactly the settings a scan of the lab needs (keys of `auditor.settings.Settings`)."""
         return {
-            "resolver": f"{self.dns_address}:{self.dns_port}",
+            "resolver": self.resolver(),
             "port_map": dict(self.port_map),
             "ca_bundle": self.ca_bundle,
             "trust_anchor": self.trust_anchor,
             "geoip_db": self.geoip_db,
             "lab": True,
+            "reference_domains": [REFERENCE_DOMAIN],
+            "resolver_candidates": [self.resolver()],
         }
 
     def flags(self) -> str:
         """The same as command-line flags, for `auditor scan`."""
         ports = ",".join(f"{k}={v}" for k, v in sorted(self.port_map.items()))
         return (
-            f"--resolver {self.dns_address}:{self.dns_port} --port-map {ports} --ca-bundle {self.ca_bundle} "
-            f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db} --lab"
+            f"--resolver {self.resolver()} --port-map {ports} --ca-bundle {self.ca_bundle} "
+            f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db} --lab "
+            f"--reference-domains {REFERENCE_DOMAIN} --resolver-candidates {self.resolver()}"
         )
 
     def address(self, host: str) -> str:
@@ -195,6 +218,8 @@ class Lab:
         add_registry_hosts(world)  # RDAP servers: hosts of their own, so they need addresses and certificates
         for name, ip in allocate_addresses(world.hosts, self.net).items():
             world.hosts[name].ip = ip
+            if self.ipv6_prefix:
+                world.hosts[name].ip6 = ipv6_of(ip, self.ipv6_prefix)
         publish_registry_data(world)  # ASN TXT records and RDAP answers, now that every address is known
         for host in world.hosts.values():
             for port in host.raw_ports:
@@ -211,7 +236,7 @@ class Lab:
         self.zones = self._build_zones(world)
         self._write_trust_anchor()
         write_geoip_db(self.geoip_db, {
-            h.ip: Location(h.country, h.asn, h.org) for h in world.hosts.values()
+            ip: Location(h.country, h.asn, h.org) for h in world.hosts.values() for ip, _ in h.addresses()
         })
 
     def _build_zones(self, world: World) -> ZoneSet:
@@ -224,6 +249,8 @@ class Lab:
             zb.add(owner, rdtype, value)
         for host in world.hosts.values():
             zb.add(host.name + ".", "A", host.ip)
+            if host.ip6:
+                zb.add(host.name + ".", "AAAA", host.ip6)
             cert = self.certs.get(host.name)
             if host.dane and cert is not None and host.smtp:
                 tlsa = cert.tlsa_3_1_1()
@@ -247,24 +274,33 @@ class Lab:
         faults = {}
         for f in self.world.dns_faults:
             faults[f.key()] = f.fault
-        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults), self.dns_address, self.dns_port)]
+        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults, mode),
+                                            f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}", self.dns_port)
+                                  for mode in RESOLVER_MODES]
         for host in self.world.hosts.values():
-            cert = self.certs.get(host.name)
-            ctx = server_context(cert, host.tls) if cert is not None else None
-            if host.smtp:
-                starttls = ctx if host.starttls else None
-                servers.append(SmtpServer(host.name, host.ip, self.port(25), starttls, self.mailbox))
-            if host.smtps and ctx is not None:
-                servers.append(SmtpServer(host.name, host.ip, self.port(465), ctx, self.mailbox, implicit_tls=True))
-            if host.https and ctx is not None:
-                routes = {(host.name, path): r for path, r in host.routes.items()}
-                servers.append(HttpServer(host.ip, self.port(443), routes, self.requests, {host.name: ctx}))
-            for raw_port in sorted(host.raw_ports):
-                servers.append(RawServer(host.ip, self.port(raw_port)))
-            if host.http:
-                plain: dict[tuple[str, str], Route] = {(host.name, p): r for p, r in host.http_routes.items()}
-                fallback = host.http_routes.get("*")
-                servers.append(HttpServer(host.ip, self.port(80), plain, self.requests, None, default=fallback))
+            for ip, tls in host.addresses():
+                servers += self._host_servers(host, ip, tls)
+        return servers
+
+    def _host_servers(self, host: HostSpec, ip: str, tls: TlsSettings) -> list[_Server]:
+        servers: list[_Server] = []
+        cert = self.certs.get(host.name)
+        ctx = server_context(cert, tls) if cert is not None else None
+        if host.smtp:
+            starttls = ctx if host.starttls else None
+            servers.append(SmtpServer(host.name, ip, self.port(25), starttls, self.mailbox))
+        if host.smtps and ctx is not None:
+            servers.append(SmtpServer(host.name, ip, self.port(465), ctx, self.mailbox, implicit_tls=True))
+        if host.https and ctx is not None:
+            routes = {(host.name, path): r for path, r in host.routes.items()}
+            servers.append(HttpServer(ip, self.port(443), routes, self.requests, {host.name: ctx},
+                                      compressed=frozenset({host.name} if host.gzip else ())))
+        for raw_port in sorted(host.raw_ports):
+            servers.append(RawServer(ip, self.port(raw_port)))
+        if host.http:
+            plain: dict[tuple[str, str], Route] = {(host.name, p): r for p, r in host.http_routes.items()}
+            fallback = host.http_routes.get("*")
+            servers.append(HttpServer(ip, self.port(80), plain, self.requests, None, default=fallback))
         return servers
 
     async def _start_servers(self) -> None:
@@ -299,6 +335,10 @@ def serve_forever(lab: Lab) -> None:
             print(f"auditor lab: {len(lab.world.providers)} providers, {hosts} hosts, "
                   f"{len(lab.zones.zones)} zones, started in {lab.startup_seconds:.1f}s", flush=True)
             print(f"scan it with: auditor scan {lab.flags()}", flush=True)
+            print(f"other resolvers: --resolver {lab.resolver('plain')} (DNSSEC records, no AD), "
+                  f"--resolver {lab.resolver('strip')} (strips DNSSEC records)", flush=True)
+            if lab.ipv6_prefix:
+                print(f"IPv6: every host also on {lab.ipv6_prefix}", flush=True)
             print(f"(add --providers {LAB_CATALOG} for the deliberately broken lab providers)", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(0.5):

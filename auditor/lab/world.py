@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class HostSpec:
     starttls: bool = True
     smtps: bool = False  # implicit TLS (port 465)
     https: bool = False
+    gzip: bool = False  # its HTTPS answers are gzipped for clients that accept gzip
     http: bool = False  # plain HTTP listener (port 80): redirects to https, or a sink for webhooks
     dane: str | None = None  # None, "valid" (TLSA 3 1 1 of the served key) or "mismatch"
     raw_ports: set[int] = field(default_factory=set)  # ports speaking a non-TLS app protocol
@@ -59,6 +61,12 @@ class HostSpec:
     routes: dict[str, Route] = field(default_factory=dict)  # path[?query] -> response over https
     http_routes: dict[str, Route] = field(default_factory=dict)  # path (or "*") -> response over http
     ip: str = ""
+    ip6: str = ""  # only when the lab runs with IPv6 (see runner.Lab)
+    ipv6_tls: TlsSettings | None = None  # how its IPv6 address answers, when not as its IPv4 one
+
+    def addresses(self) -> list[tuple[str, TlsSettings]]:
+        """Each address of the host with the TLS settings its servers use there."""
+        return [(self.ip, self.tls), *([(self.ip6, self.ipv6_tls or self.tls)] if self.ip6 else [])]
 
 
 @dataclass
@@ -210,6 +218,14 @@ def _mx_list(raw: Any) -> list[tuple[str, int]]:
     return out
 
 
+def _mx_options(raw: Any) -> dict[str, tuple[str | None, bool]]:
+    """`{host, pref, cname: TARGET, serve: bool}` -> {host: (target or None, serve)}. `cname`: the MX name is an
+    alias of TARGET, which runs the server; `serve: false`: no server and no lab address at all (a dangling
+    alias, one end of a loop, or a host whose addresses come from `records`)."""
+    return {_host(item["host"]): (_host(item["cname"]) if item.get("cname") else None, bool(item.get("serve", True)))
+            for item in _as_list(raw) if isinstance(item, dict)}
+
+
 def _zone_of(host: str) -> str:
     """The lab zone a host name lands in by default (its registrable domain, absolute)."""
     return registrable(dns.name.from_text(host)).to_text() if host else ""
@@ -256,8 +272,10 @@ class _Builder:
             asn=per_host.get("asn", o.get("asn")), org=per_host.get("org", o.get("org")),
             registry_country=per_host.get("registry_country", o.get("registry_country")),
             tls=TlsSettings.from_dict(tls),
+            ipv6_tls=TlsSettings.from_dict({**tls, **per_host["ipv6_tls"]}) if per_host.get("ipv6_tls") else None,
             starttls=bool(per_host.get("starttls", o.get("starttls", True))),
             smtps=bool(per_host.get("smtps", False)),
+            gzip=bool(per_host.get("gzip", o.get("gzip", False))),
             dane=per_host.get("dane", "valid" if o.get("dane") else None),
         )
         self.world.hosts[name] = spec
@@ -318,8 +336,16 @@ class _Builder:
                 w.add(f"_smtp._tls.{d}", "TXT", _txt(f"v=TLSRPTv1; rua={o['tlsrpt']}"))
             if o.get("mta_sts"):
                 self.mta_sts(d, mx, o, entry.id, country, modelled)
+        options = _mx_options(o.get("mx"))
         for host, _ in mx:
             self.zone_policy(host, o)
+            cname, serve = options.get(host, (None, True))
+            if cname is not None:  # the MX name is a CNAME (RFC 2181 §10.3 says it must not be)
+                w.add(host, "CNAME", _fqdn(cname))
+                self.zone_policy(cname, o)
+                host = cname
+            if not serve:
+                continue
             spec = self.host(host, entry.id, o, country, modelled)
             spec.smtp = True
         extra = [u for u in (_url(e) for e in _as_list(o.get("endpoints"))) if u]
@@ -447,6 +473,14 @@ def build_world(
     for zone in _as_list(overlay.get("zones")):
         b.world.zones.setdefault(_fqdn(zone), SigningPolicy())
     return b.world
+
+
+def ipv6_of(ipv4: str, prefix: str) -> str:
+    """The lab IPv6 address twinned with a lab IPv4 one: 127.N.x.y -> <prefix>::x:y, the digits kept as
+    written (127.77.5.9 in fd00:0:0:77::/64 is fd00::77:0:5:9), so either reads as the other."""
+    network = ipaddress.IPv6Network(prefix)
+    _, _, x, y = ipv4.split(".")
+    return str(network.network_address + (int(x, 16) << 16) + int(y, 16))
 
 
 def allocate_addresses(names: Iterable[str], net: int) -> dict[str, str]:

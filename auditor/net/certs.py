@@ -103,14 +103,24 @@ def analyse_chain(chain: list[x509.Certificate], host: str, roots: list[x509.Cer
     elif not names:
         error = "the certificate has no DNS name"
     else:
+        # Only the leaf's own validity moves the moment: an intermediate not yet (or no longer) valid fails.
         at = now if not expired else nb + (na - nb) / 2
-        at = max(at, *(c.not_valid_before_utc for c in chain))
-        verifier = PolicyBuilder().store(Store(roots)).time(at).build_server_verifier(
-            x509.DNSName(host if match else names[0].replace("*", "x", 1)))
-        try:
-            verifier.verify(leaf, chain[1:])
-            trusted = True
-        except (VerificationError, ValueError) as exc:
-            error = str(exc)[:300]
+        builder = PolicyBuilder().store(Store(roots)).time(at)
+        verifier = None
+        # A name the verifier accepts: a_b.example or *.*.x are names a stranger may write, not DNS names.
+        for name in [host] if match else [n.replace("*", "x", 1) for n in names]:
+            try:
+                verifier = builder.build_server_verifier(x509.DNSName(name))
+                break
+            except ValueError:
+                continue
+        if verifier is None:
+            error = f"no valid DNS name to verify the chain for ({', '.join(names[:3])[:200]})"
+        else:
+            try:
+                verifier.verify(leaf, chain[1:])
+                trusted = True
+            except (VerificationError, ValueError) as exc:
+                error = str(exc)[:300]
     return CertFacts(trusted, match, expired, _utc(nb), _utc(na), key_description(leaf),
                      leaf.subject.rfc4514_string()[:500], leaf.issuer.rfc4514_string()[:500], names[:50], error)

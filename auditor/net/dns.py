@@ -101,20 +101,25 @@ class Resolver:
         self.nameserver = nameserver or system_nameserver()
         self.timeout = timeout  # one question, every retransmission included
         self._in_flight = asyncio.Semaphore(in_flight)
-        self._cache: dict[tuple[str, str, bool], asyncio.Future[dns.message.Message]] = {}
+        self._cache: dict[tuple[str, str, bool, bool], asyncio.Future[dns.message.Message]] = {}
 
     @property
     def address(self) -> str:
         host, port = self.nameserver
         return f"{host}:{port}" if port != 53 else host
 
-    async def query(self, name: str | dns.name.Name, rdtype: str, *, dnssec: bool = False) -> dns.message.Message:
-        """One query, deduplicated per run: concurrent callers of the same question share one answer."""
+    async def query(self, name: str | dns.name.Name, rdtype: str, *, dnssec: bool = False,
+                    checking_disabled: bool = True) -> dns.message.Message:
+        """One query, deduplicated per run: concurrent callers of the same question share one answer.
+
+        `dnssec`: DO set, and CD too (bogus data comes back, we validate it ourselves) unless
+        `checking_disabled` is False: then AD is asked instead, to see whether the resolver validates."""
         qname = name if isinstance(name, dns.name.Name) else dns.name.from_text(name)
-        key = (qname.to_text().lower(), rdtype.upper(), dnssec)
+        cd = dnssec and checking_disabled
+        key = (qname.to_text().lower(), rdtype.upper(), dnssec, cd)
         fut = self._cache.get(key)
         if fut is None:
-            fut = asyncio.ensure_future(self._query(qname, rdtype.upper(), dnssec))
+            fut = asyncio.ensure_future(self._query(qname, rdtype.upper(), dnssec, cd))
             self._cache[key] = fut
         try:
             return await asyncio.shield(fut)
@@ -122,10 +127,12 @@ class Resolver:
             self._cache.pop(key, None)  # errors are not cached: a later probe may retry
             raise
 
-    async def _query(self, qname: dns.name.Name, rdtype: str, dnssec: bool) -> dns.message.Message:
+    async def _query(self, qname: dns.name.Name, rdtype: str, dnssec: bool, cd: bool) -> dns.message.Message:
         request = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD, want_dnssec=dnssec)
-        if dnssec:
+        if cd:
             request.flags |= dns.flags.CD  # get bogus data back too: we validate it ourselves
+        elif dnssec:
+            request.flags |= dns.flags.AD  # RFC 6840 §5.7: we understand AD, tell us whether you validated
         async with self._in_flight:  # the timeout runs from the first send, not while queued
             return await self._exchange(request, qname.to_text(), rdtype)
 

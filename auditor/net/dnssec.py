@@ -435,7 +435,16 @@ class _Validator:
         top = self.anchors.closest(qname)
         if top is None:
             return _Zone(qname, False, reason=f"no trust anchor covers {qname}")
-        zone = await self.zone_keys(top, self.anchors.ds.get(top, []), self.anchors.dnskey.get(top, []))
+        try:
+            zone = await self.zone_keys(top, self.anchors.ds.get(top, []), self.anchors.dnskey.get(top, []))
+        except _Stop as stop:
+            if stop.status != "bogus":
+                raise
+            # The anchor's own zone is ours to trust, not the audited domain's to fail: a resolver that does not
+            # pass DNSSEC records (or an out-of-date anchor) leaves every name undecided, never bogus.
+            raise _Stop("indeterminate", f"the trust anchor's zone ({top}) does not validate through this "
+                                         f"resolver ({stop.reason}): it may not pass DNSSEC records, or the "
+                                         "trust anchor is out of date") from stop
         # A DS RRset lives in the parent: stop one label above the name when asked for DS.
         last = qname.parent() if rdtype == dns.rdatatype.DS and qname != dns.name.root else qname
         depth = len(last) - len(top)

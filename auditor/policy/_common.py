@@ -69,8 +69,9 @@ def discover_records(
 
     Returns (strict, loose): `strict` begin exactly `<version>;`; `loose` begin `<version>` followed by
     whitespace or nothing, which the ABNF (`*WSP ";"`) admits but the prose discards. Records that look
-    like failed attempts (wrong case, leading space, version not first, `v=STSv12`) get an error
-    sentence saying why senders ignore them.
+    like failed attempts (wrong case, leading space, version not first, `v=STSv12`) get a sentence saying
+    why senders ignore them: an error when nothing else is left, a warning beside a record that counts
+    (they are discarded before counting, so they change nothing for senders).
     """
     if isinstance(txts, str | bytes):
         txts = [txts]  # one record passed bare, not a list of its characters
@@ -82,6 +83,7 @@ def discover_records(
         items = items[:MAX_TXT_RECORDS]
     strict: list[str] = []
     loose: list[str] = []
+    discarded: list[str] = []
     low_version = ascii_lower(version)
     for raw in items:
         text = as_text(raw)
@@ -98,5 +100,7 @@ def discover_records(
                 why = f"the version is {shorten(text.split(';')[0], 20)}, not {version.partition('=')[2]}"
             else:
                 why = f"{version} must be the first field"
-            add_message(errors, f"record {shorten(text)} discarded: {why} ({rfc})")
+            add_message(discarded, f"record {shorten(text)} discarded: {why} ({rfc})")
+    for message in discarded:
+        add_message(warnings if strict or loose else errors, message)
     return strict, loose

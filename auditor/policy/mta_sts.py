@@ -94,22 +94,29 @@ def _parse_sts_fields(text: str, errors: list[str], warnings: list[str]) -> tupl
         pos = match.end()
         if pos == len(text):
             break
+    not_ids: list[str] = []
     for item in fields:
-        if item.startswith("id="):
+        if item.startswith("id=") and _ID_VALUE.fullmatch(item[3:]):
             value = item[3:]
-            if not _ID_VALUE.fullmatch(value):
-                _add(errors, f"id {shorten(value, 40)} is not 1 to 32 letters or digits (RFC 8461 §3.1)")
-            elif sts_id is None:
+            if sts_id is None:
                 sts_id = value
             else:
                 _add(warnings, f"second id {value!r} ignored; the first one, {sts_id!r}, is used")
+        elif item.startswith("id=") and not _EXT.fullmatch(item):
+            _add(errors, f"id {shorten(item[3:], 40)} is not 1 to 32 letters or digits (RFC 8461 §3.1)")
         elif _EXT.fullmatch(item):
+            # `id=x-y` is no sts-id (1 to 32 letters or digits) but matches sts-extension: senders ignore it.
             name, _, value = item.partition("=")
+            if name == "id":
+                not_ids.append(value)
+                _add(warnings, f"id {shorten(value, 40)} is not 1 to 32 letters or digits: read as an extension "
+                               "and ignored (RFC 8461 §3.1)")
             extensions.setdefault(name, value)
         else:
             _add(errors, f"field {shorten(item, 40)} is not name=value (RFC 8461 §3.1 sts-extension)")
     if sts_id is None and not any(e.startswith("id ") for e in errors):
-        _add(errors, "the record has no id field, which RFC 8461 §3.1 requires")
+        why = f" (id {shorten(not_ids[0], 40)} is not 1 to 32 letters or digits)" if not_ids else ""
+        _add(errors, f"the record has no valid id field, which RFC 8461 §3.1 requires{why}")
     return sts_id, extensions
 
 

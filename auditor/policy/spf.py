@@ -42,6 +42,7 @@ MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 _MODIFIER = re.compile(r"([A-Za-z][A-Za-z0-9._-]*)=(.*)", re.DOTALL)
 _MECHANISM = re.compile(r"([+\-~?]?)([A-Za-z][A-Za-z0-9._-]*)(.*)", re.DOTALL)
 _MACRO_EXPAND = re.compile(r"%\{[slodiphcrtvSLODIPHCRTV][0-9]*[rR]?[.\-+,/_=]*\}|%%|%_|%-")
+_EXP_ONLY = "crt"  # §7.1: these macro letters are allowed only in "exp" text, never in a domain-spec
 _MACRO_LITERAL = re.compile(r"[\x21-\x24\x26-\x7e]")
 _TOPLABEL = re.compile(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9]")
 _DUAL_CIDR = re.compile(r"(?P<spec>.*?)(?P<c4>/(?:0|[1-9][0-9]?))?(?P<c6>//(?:0|[1-9][0-9]{0,2}))?", re.DOTALL)
@@ -124,6 +125,9 @@ def _domain_spec_problem(spec: str) -> str | None:
     while pos < len(spec):
         macro = _MACRO_EXPAND.match(spec, pos)
         if macro:
+            letter = macro.group()[2:3]
+            if letter.lower() in _EXP_ONLY:
+                return f"macro {macro.group()} is allowed only in explanation text (RFC 7208 §7.1)"
             pos = macro.end()
             last_was_macro = True
             continue

@@ -7,6 +7,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import certifi
 from cryptography import x509
 
 from auditor.errors import ConfigError
-from auditor.findings import Finding
+from auditor.findings import Finding, Vantage
 from auditor.net.certs import load_bundle
 from auditor.net.dns import Resolver
 from auditor.net.dnssec import DnssecResult, TrustAnchors, ValidationCache, load_trust_anchors, query_via, validate
@@ -22,6 +23,8 @@ from auditor.net.geo import GeoLocator
 from auditor.net.http import HttpFetcher
 from auditor.net.rdap import RdapCache, RdapClient
 from auditor.net.tls import TlsScanner
+from auditor.net.vantage import dnssec_limit
+from auditor.probes.addresses import not_public
 from auditor.probes.hosting import rescope
 from auditor.settings import Settings
 
@@ -60,13 +63,14 @@ class ScanContext:
     tls: TlsScanner
     dnssec_cache: ValidationCache = field(default_factory=ValidationCache)
     rdap: RdapClient | None = None  # ASN/organisation look-ups; None: not looked up (hosting findings say so)
+    vantage: Vantage | None = None  # what this vantage point can test (None: not characterised, test everything)
 
     @classmethod
     def create(cls, settings: Settings, *, rdap_cache: RdapCache | None = None) -> ScanContext:
         """`rdap_cache`: a store that keeps RDAP answers across runs (the per-run cache is always on)."""
         resolver = Resolver(settings.resolver_address(), timeout=settings.timeout, in_flight=settings.dns_in_flight)
         http = HttpFetcher(resolver, ca_bundle=settings.ca_bundle, timeout=settings.timeout,
-                           port_map=settings.port_map)
+                           port_map=settings.port_map, refuse=partial(not_public, lab=settings.lab))
         bundle = settings.ca_bundle or Path(certifi.where())
         try:
             roots = load_bundle(bundle)
@@ -78,7 +82,12 @@ class ScanContext:
                    rdap=RdapClient(resolver, http, cache=rdap_cache))
 
     async def validate(self, name: str, rdtype: str) -> DnssecResult:
-        """DNSSEC validation of one question, from our anchors, through our resolver, with the run's cache."""
+        """DNSSEC validation of one question, from our anchors, through our resolver, with the run's cache.
+
+        Through a resolver that does not return DNSSEC records, nothing can be validated: every answer is
+        `indeterminate` with that reason (never `insecure`, which would blame a signed zone)."""
+        if self.vantage is not None and self.vantage.resolver_dnssec is False:
+            return DnssecResult("indeterminate", dnssec_limit(self.vantage))
         return await validate(name, rdtype, query_via(self.resolver), self.anchors, cache=self.dnssec_cache)
 
     _endpoints: dict[tuple[str, int, bool, bool], asyncio.Future[list[Finding]]] = field(default_factory=dict)

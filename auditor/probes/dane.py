@@ -1,10 +1,15 @@
-"""`dane` for an MX host (RFC 7672, 7671, 6698): the TLSA RRset at `_25._tcp.<mx>`, usable only when
-DNSSEC-secure, matched against the chain the server actually sent on every address."""
+"""`dane` for an MX host (RFC 7672, 7671, 6698): the TLSA RRset at `_25._tcp.<base>`, usable only when
+DNSSEC-secure, matched against the chain the server actually sent on every address.
+
+The TLSA base domain is the MX host name, or, when that name is an alias whose whole CNAME chain is
+DNSSEC-secure, the name it expands to; when the expanded name securely has no TLSA records, the original
+name is asked (RFC 7672 §2.2.2, RFC 7671 §7). A DANE-TA certificate may then carry either name (§3.2.3)."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -71,12 +76,12 @@ def _signed_path(chain: list[x509.Certificate], upto: int) -> bool:
     return True
 
 
-def match_chain(records: list[Tlsa], chain: list[x509.Certificate], host: str) -> str | None:
+def match_chain(records: list[Tlsa], chain: list[x509.Certificate], names: list[str]) -> str | None:
     """The record that authenticates this chain, in words, or None.
 
     DANE-EE(3): the leaf's key or certificate; names and expiry are ignored (RFC 7671 §5.1).
     DANE-TA(2): a certificate the server sent (RFC 7671 §5.2: the anchor must be in the chain), the leaf
-    chaining to it by signature, and the leaf's name matching the MX host (RFC 7672 §3.2.3).
+    chaining to it by signature, and the leaf's name matching one of `names` (RFC 7672 §3.2.3).
     """
     if not chain:
         return None
@@ -87,7 +92,7 @@ def match_chain(records: list[Tlsa], chain: list[x509.Certificate], host: str) -
             for i, cert in enumerate(chain[1:], start=1):
                 if _association(cert, record.selector, record.mtype) != record.data:
                     continue
-                if _signed_path(chain, i) and hostname_matches(chain[0], host):
+                if _signed_path(chain, i) and any(hostname_matches(chain[0], n) for n in names):
                     return f"DANE-TA {record.usage} {record.selector} {record.mtype} matches certificate #{i} sent"
     return None
 
@@ -99,11 +104,38 @@ def rollover_ready(records: list[Tlsa]) -> bool:
     return len(ee) > 1 or (bool(ee) and bool(ta)) or len({r.data for r in ta}) > 1
 
 
-def dane_finding(subject: str, host: str, tlsa: DnssecResult, scans: list[TlsScan]) -> Finding:
-    name = f"_{SMTP_TLSA_PORT}._tcp.{host}"
+@dataclass(frozen=True)
+class TlsaLookup:
+    result: DnssecResult
+    base: str  # the TLSA base domain the records were found at (or asked at last)
+    names: list[str]  # the reference identifiers a DANE-TA certificate may match
+    asked: list[str]  # every TLSA name asked, in order
+
+
+def tlsa_name(base: str) -> str:
+    return f"_{SMTP_TLSA_PORT}._tcp.{base}"
+
+
+async def lookup_tlsa(host: str, expanded: str | None, chain_secure: bool,
+                      validate: Callable[[str, str], Awaitable[DnssecResult]]) -> TlsaLookup:
+    """The TLSA records of an MX host. `expanded`: the name `host` is an alias of (None if it is not one);
+    `chain_secure`: that alias chain validated as DNSSEC-secure, so the expanded name may be trusted."""
+    asked: list[str] = []
+    if expanded and chain_secure:
+        asked.append(tlsa_name(expanded))
+        first = await validate(asked[-1], "TLSA")
+        if not (first.status == "secure" and not first.rrset):  # found, or failed: that is the answer
+            return TlsaLookup(first, expanded, [expanded, host], asked)
+    asked.append(tlsa_name(host))
+    return TlsaLookup(await validate(asked[-1], "TLSA"), host, [host], asked)
+
+
+def dane_finding(subject: str, host: str, lookup: TlsaLookup, scans: list[TlsScan]) -> Finding:
+    tlsa = lookup.result
     records = [r for r in (parse_tlsa(t) for t in tlsa.rrset[:64]) if r is not None]
     usable = [r for r in records if is_usable(r)]
-    evidence = {"tlsa_name": name, "records": [r.text for r in records], "usable": [r.text for r in usable],
+    evidence = {"tlsa_name": tlsa_name(lookup.base), "tlsa_names_asked": lookup.asked,
+                "records": [r.text for r in records], "usable": [r.text for r in usable],
                 "rollover_ready": rollover_ready(usable), **tlsa.evidence()}
 
     def found(value: str, status: Status, summary: str) -> Finding:
@@ -111,7 +143,8 @@ def dane_finding(subject: str, host: str, tlsa: DnssecResult, scans: list[TlsSca
                        evidence=evidence)
 
     if tlsa.status == "indeterminate":
-        return error("dane", subject, f"TLSA lookup failed: {tlsa.reason}", target=host, evidence=evidence)
+        return error("dane", subject, f"TLSA records could not be validated: {tlsa.reason}", target=host,
+                     evidence=evidence)
     if tlsa.status == "bogus":
         return found("not_usable", Status.FAIL, f"TLSA records fail DNSSEC validation ({tlsa.reason}): "
                                                 "DANE senders will not deliver")
@@ -122,12 +155,15 @@ def dane_finding(subject: str, host: str, tlsa: DnssecResult, scans: list[TlsSca
         return found("not_usable", Status.WARN, "TLSA records published in a zone without DNSSEC: unusable")
     if not usable:
         return found("not_usable", Status.WARN, "only unusable TLSA records (usages 0/1 or unknown parameters)")
+    if not scans:
+        return error("dane", subject, "no certificate chain to match against (no address probed)", target=host,
+                     evidence=evidence)
     results = []
     for scan in scans:
         if scan.error is not None or not scan.chain:
             return error("dane", subject, f"no certificate chain to match against ({scan.ip}: {scan.error})",
                          target=host, evidence=evidence)
-        results.append((scan.ip, match_chain(usable, scan.chain, host)))
+        results.append((scan.ip, match_chain(usable, scan.chain, lookup.names)))
     evidence["matches"] = {ip: how for ip, how in results}
     if all(how for _, how in results):
         return found("valid", Status.PASS, f"DANE valid: {results[0][1]}")

@@ -7,15 +7,17 @@ Per address: the STARTTLS conversation (mail), the sslyze scan, the location. Pe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.findings import Finding, Status, error, worst
+from auditor.findings import Finding, Status, error, probe_failure, worst
 from auditor.net.dns import DnsError
 from auditor.net.smtp import SmtpProbe, probe_starttls
 from auditor.net.tls import TlsScan, tls_hello
+from auditor.probes.addresses import AddressPlan, plan_addresses
 from auditor.probes.context import ScanContext
-from auditor.probes.dane import SMTP_TLSA_PORT, dane_finding
+from auditor.probes.dane import TlsaLookup, dane_finding, lookup_tlsa
 from auditor.probes.dnssec import dnssec_finding
 from auditor.probes.hosting import CHECK as LOCATION
 from auditor.probes.hosting import locate
@@ -46,8 +48,7 @@ def _starttls_finding(ep: TlsEndpoint, probes: list[SmtpProbe]) -> Finding:
             statuses.append(Status.PASS if p.tls_established else Status.FAIL)
     status = worst(statuses)
     if status == Status.ERROR:
-        summary = "; ".join(f"{p.ip}: {p.error}" for p in probes if p.error)
-        value = None
+        summary, value = _by_reason({p.ip: p.error for p in probes if p.error}), None
     elif status == Status.FAIL:
         bad = [p for p in probes if not p.error and not p.tls_established]
         why = "STARTTLS not offered" if not any(p.starttls_offered for p in bad) else "TLS handshake failed"
@@ -59,6 +60,15 @@ def _starttls_finding(ep: TlsEndpoint, probes: list[SmtpProbe]) -> Finding:
                    summary=summary[:500], evidence={"addresses": [p.evidence() for p in probes]})
 
 
+def _by_reason(failures: dict[str, str]) -> str:
+    """`ip, ip: reason; ip: other reason`: one reason said once, however many addresses share it."""
+    grouped: dict[str, list[str]] = {}
+    for ip, reason in failures.items():
+        grouped.setdefault(reason, []).append(ip)
+    return "; ".join(f"{', '.join(ips[:3])}{f' and {len(ips) - 3} more' if len(ips) > 3 else ''}: {reason}"
+                     for reason, ips in grouped.items())
+
+
 TLS_CHECKS = ("tls.protocols", "tls.ciphers", "tls.certificate")
 
 
@@ -68,9 +78,21 @@ def _tls_not_scanned(ep: TlsEndpoint, status: Status, reason: str,
                     evidence=evidence or {}) for c in TLS_CHECKS]
 
 
+# The SMTP checks of a scan run, with --smtp-untestable-ok, where outbound port 25 is blocked (docs/vantage.md).
+PORT25_BLOCKED = "not testable from this vantage point: outbound TCP port 25 is blocked here"
+
+
+def _not_probed(ep: TlsEndpoint, ip: str, port: int, reason: str) -> tuple[SmtpProbe | None, TlsScan]:
+    """An address we do not talk to, as the per-address verdicts see it: an `error` with the reason."""
+    return (SmtpProbe(ip, port, error=reason) if ep.starttls else None), TlsScan(ep.host, ip, port, ep.starttls,
+                                                                                  error=reason)
+
+
 async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[SmtpProbe | None, TlsScan]:
     s = ctx.settings
     port = s.port(ep.port)
+    if ep.starttls and ctx.vantage is not None and ctx.vantage.port25 is False:
+        return _not_probed(ep, ip, port, PORT25_BLOCKED)
     async with ctx.limits.slot(ip):
         smtp = None
         if ep.starttls:
@@ -87,16 +109,29 @@ async def _scan_address(ep: TlsEndpoint, ip: str, ctx: ScanContext) -> tuple[Smt
     return smtp, scan
 
 
+async def _tlsa(host: str, ctx: ScanContext) -> TlsaLookup:
+    """The MX host's TLSA records, following a secure alias to its TLSA base domain (RFC 7672 §2.2.2)."""
+    try:
+        answer = await ctx.resolver.resolve(host, "A")
+        expanded = answer.canonical.rstrip(".").lower() if answer.cnames else None
+    except DnsError:
+        expanded = None
+    secure = expanded is not None and (await ctx.validate(host, "A")).status == "secure"
+    return await lookup_tlsa(host, expanded, secure, ctx.validate)
+
+
 async def audit_endpoint(ep: TlsEndpoint, ctx: ScanContext) -> list[Finding]:
     checks = (["smtp.starttls"] if ep.starttls else []) + list(TLS_CHECKS)
     # DNSSEC and DANE for an MX are asked in parallel with the address lookups and the scans.
-    tlsa = asyncio.ensure_future(ctx.validate(f"_{SMTP_TLSA_PORT}._tcp.{ep.host}", "TLSA")) if ep.starttls else None
+    tlsa = asyncio.ensure_future(_tlsa(ep.host, ctx)) if ep.starttls else None
     host_dnssec = (asyncio.ensure_future(dnssec_finding(ep.subject, ep.host, "A", ctx, target=ep.host))
                    if ep.starttls else None)
     findings, scans = await _transport(ep, ctx, checks)
     if tlsa is not None and host_dnssec is not None:
         findings.append(await host_dnssec)
-        if any(f.id == "smtp.starttls" and f.value is True for f in findings):
+        # With a session, or when it could not be tried (DANE then says what the TLSA records allow to say),
+        # never `skip`: a skip reads as "not applicable".
+        if any(f.id == "smtp.starttls" and (f.value is True or f.status == Status.ERROR) for f in findings):
             findings.append(dane_finding(ep.subject, ep.host, await tlsa, scans))
         else:
             tlsa.cancel()
@@ -115,36 +150,68 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
                if ep.not_tls is not None else None)
     try:
         v4, v6 = await ctx.resolver.addresses(ep.host)
-        addresses = v4 + v6
-        failure = None if addresses else f"{ep.host} has no IPv4 or IPv6 address"
+        failure = None if v4 or v6 else f"{ep.host} has no IPv4 or IPv6 address"
     except DnsError as exc:
-        addresses, failure = [], f"address lookup of {ep.host} failed: {exc.reason}"
+        v4, v6, failure = [], [], f"address lookup of {ep.host} failed: {exc.reason}"
     if failure is not None:
         if not_tls is not None:  # the location is what could not be established
             return [*not_tls, error(LOCATION, ep.host, failure, target=ep.host)], []
         return [error(c, ep.subject, failure, target=target_of[c]) for c in checks], []
+    plan = plan_addresses(v4, v6, ipv6=ctx.vantage.ipv6 if ctx.vantage else None, lab=ctx.settings.lab)
+    # Untested addresses are still located (that needs no connection to them); refused ones are not.
+    located = asyncio.gather(*(locate(ep.host, ip, ctx, dpf_certified=ep.dpf_certified)
+                               for ip in [*plan.probe, *plan.untested]))
+    refused = [error(LOCATION, ep.host, f"{ip}: {why}: not located", target=ip) for ip, why in plan.refused.items()]
     if not_tls is not None:
-        locations = await asyncio.gather(*(locate(ep.host, ip, ctx, dpf_certified=ep.dpf_certified)
-                                           for ip in addresses))
-        return [*not_tls, *locations], []
+        return [*not_tls, *await located, *refused], []
+    if not plan.judged:  # only IPv6 addresses, and no IPv6 from here
+        reason = f"not testable from this vantage point: {ep.host} has only IPv6 addresses and there is no IPv6 here"
+        return [*(error(c, ep.subject, reason, target=target_of[c], evidence={"address_plan": plan.evidence()})
+                  for c in checks), *await located], []
     # The registry look-ups (RDAP) run while the TLS scans do.
-    results, locations = await asyncio.gather(
-        asyncio.gather(*(_scan_address(ep, ip, ctx) for ip in addresses)),
-        asyncio.gather(*(locate(ep.host, ip, ctx, dpf_certified=ep.dpf_certified) for ip in addresses)))
+    probed, locations = await asyncio.gather(asyncio.gather(*(_scan_address(ep, ip, ctx) for ip in plan.probe)),
+                                             located)
+    port = ctx.settings.port(ep.port)
+    results = [*probed, *(_not_probed(ep, ip, port, why) for ip, why in plan.refused.items())]
     findings: list[Finding] = []
     smtp_probes = [r[0] for r in results if r[0] is not None]
     scans = [r[1] for r in results]
     if ep.starttls:
         findings.append(_starttls_finding(ep, smtp_probes))
         if not any(p.tls_established for p in smtp_probes):
-            reason = "no STARTTLS on any address" if all(not p.error for p in smtp_probes) else "SMTP unreachable"
-            status = Status.SKIP if reason.startswith("no STARTTLS") else Status.ERROR
+            errors = {p.error for p in smtp_probes if p.error}
+            reason = ("no STARTTLS on any address" if not errors else
+                      "; ".join(sorted(errors)) if errors <= {PORT25_BLOCKED, *plan.refused.values()}
+                      else "SMTP unreachable")
+            status = Status.ERROR if errors else Status.SKIP
             findings += _tls_not_scanned(ep, status, reason)
-            return [*findings, *locations], scans
-    cert = certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots, opportunistic=ep.starttls)
-    graded = grade_evidence(scans, cert, ep.starttls)
-    protocols = protocols_finding(ep.subject, ep.target, scans)
-    if graded:
-        protocols = protocols.model_copy(update={"evidence": {**protocols.evidence, "grade": graded}})
-    findings += [protocols, ciphers_finding(ep.subject, ep.target, scans), cert]
-    return [*findings, *locations], scans
+            return [*_noted(findings, plan), *locations, *refused], scans
+    cert = _verdict("tls.certificate", ep, lambda: certificate_finding(ep.subject, ep.target, ep.host, scans,
+                                                                      ctx.roots, opportunistic=ep.starttls))
+
+    def protocols() -> Finding:
+        found = protocols_finding(ep.subject, ep.target, scans)
+        graded = grade_evidence(scans, cert, ep.starttls)
+        return found.model_copy(update={"evidence": {**found.evidence, "grade": graded}}) if graded else found
+
+    findings += [_verdict("tls.protocols", ep, protocols),
+                 _verdict("tls.ciphers", ep, lambda: ciphers_finding(ep.subject, ep.target, scans)), cert]
+    return [*_noted(findings, plan), *locations, *refused], scans
+
+
+def _noted(findings: list[Finding], plan: AddressPlan) -> list[Finding]:
+    """The host's verdicts say which addresses they do not cover (capped, not testable from here, refused)."""
+    notes = plan.notes()
+    if not notes and not plan.refused:
+        return findings
+    suffix = "".join(f"; {note}" for note in notes)
+    return [f.model_copy(update={"summary": (f.summary + suffix)[:500],
+                                 "evidence": {**f.evidence, "address_plan": plan.evidence()}}) for f in findings]
+
+
+def _verdict(check: str, ep: TlsEndpoint, judge: Callable[[], Finding]) -> Finding:
+    """One verdict formed from the scans: a bug or an unforeseen input there costs this finding only."""
+    try:
+        return judge()
+    except Exception as exc:
+        return error(check, ep.subject, probe_failure(exc), target=ep.target)

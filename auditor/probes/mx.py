@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from dataclasses import dataclass
 
-from auditor.findings import Finding, Status, error
-from auditor.net.dns import Answer, DnsError, Resolver
+from auditor.findings import Finding, Status, error, worst
+from auditor.net.dns import MAX_CNAME_HOPS, Answer, DnsError, Resolver
 
 CHECK = "dns.mx"
 MAX_MX = 10  # hosts scanned per domain, like internet.nl: bounded work whatever the zone says
@@ -82,17 +83,68 @@ def plan_from_answer(domain: str, answer: Answer) -> MxPlan:
                   scanned)
 
 
-async def check_mx_targets_are_not_cnames(resolver: Resolver, hosts: list[MxHost]) -> list[str]:
-    """MX targets must not be aliases (RFC 2181 §10.3): the names that are CNAMEs."""
-    flagged: list[str] = []
-    for host in hosts:
+@dataclass(frozen=True)
+class AliasProblem:
+    host: str
+    status: Status  # WARN: an alias that resolves; FAIL: an alias to nothing, a loop; ERROR: could not tell
+    note: str
+
+
+async def cname_loop(resolver: Resolver, host: str) -> list[str] | None:
+    """The alias chain from `host` when it loops, asked one CNAME at a time (a resolver that meets a loop
+    answers SERVFAIL, which alone cannot tell a loop from a broken server); None when it does not loop."""
+    chain, name = [host], host
+    for _ in range(MAX_CNAME_HOPS):
         try:
-            answer = await resolver.resolve(host.host, "A")
+            answer = await resolver.resolve(name, "CNAME")
         except DnsError:
-            continue  # reported by the address lookup of the transport probes
-        if answer.cnames:
-            flagged.append(host.host)
-    return flagged
+            return None
+        if not answer.records:
+            return None
+        name = answer.records[0].rstrip(".").lower()
+        if name in chain:
+            return [*chain, name]
+        chain.append(name)
+    return chain
+
+
+
+async def mx_aliases(resolver: Resolver, hosts: list[MxHost]) -> list[AliasProblem]:
+    """MX targets must not be aliases (RFC 2181 §10.3, RFC 5321 §5.1): each one that is, and what it leads to.
+
+    An alias that resolves is a warning (senders follow it, its server is still tested); one that leads
+    nowhere or loops is a failure: no sender can deliver there. A lookup that fails is `error`, never a pass.
+    """
+    problems: list[AliasProblem] = []
+    for host in hosts:
+        a, aaaa = await asyncio.gather(resolver.resolve(host.host, "A"), resolver.resolve(host.host, "AAAA"),
+                                       return_exceptions=True)
+        answers = [r for r in (a, aaaa) if isinstance(r, Answer)]
+        failures = [r for r in (a, aaaa) if isinstance(r, BaseException)]
+        for exc in failures:
+            if not isinstance(exc, DnsError):
+                raise exc
+        if not answers:
+            loop = await cname_loop(resolver, host.host)
+            if loop is not None:
+                problems.append(AliasProblem(host.host, Status.FAIL,
+                                             f"MX target {host.host} is a CNAME loop ({' → '.join(loop)[:200]})"))
+            else:
+                reason = failures[0].reason if isinstance(failures[0], DnsError) else str(failures[0])
+                problems.append(AliasProblem(host.host, Status.ERROR,
+                                             f"MX target {host.host} could not be resolved ({reason})"))
+            continue
+        chain = next((r.cnames for r in answers if r.cnames), [])
+        if not chain:
+            continue
+        target = chain[-1].rstrip(".")
+        if not any(r.records for r in answers):
+            problems.append(AliasProblem(host.host, Status.FAIL, f"MX target {host.host} is a CNAME to {target}, "
+                                                                  "which has no address: mail cannot be delivered"))
+        else:
+            problems.append(AliasProblem(host.host, Status.WARN,
+                                         f"MX target {host.host} is a CNAME to {target} (RFC 2181 §10.3)"))
+    return problems
 
 
 async def plan_mx(domain: str, resolver: Resolver) -> MxPlan:
@@ -101,12 +153,12 @@ async def plan_mx(domain: str, resolver: Resolver) -> MxPlan:
     except DnsError as exc:
         return MxPlan(error(CHECK, domain, f"MX lookup failed: {exc.reason}"), [])
     plan = plan_from_answer(domain, answer)
-    aliases = await check_mx_targets_are_not_cnames(resolver, plan.hosts)
-    if not aliases:
+    problems = await mx_aliases(resolver, plan.hosts)
+    if not problems:
         return plan
-    note = f"MX target is a CNAME (RFC 2181 §10.3): {', '.join(aliases)}"
     f = plan.finding
-    status = Status.WARN if f.status == Status.PASS else f.status
-    return MxPlan(f.model_copy(update={"status": status, "summary": f"{f.summary}; {note}"[:500],
-                                       "evidence": {**f.evidence, "notes": [*f.evidence.get("notes", []), note]}}),
+    notes = [p.note for p in problems]
+    return MxPlan(f.model_copy(update={"status": worst([f.status, *(p.status for p in problems)]),
+                                       "summary": "; ".join([f.summary, *notes])[:500],
+                                       "evidence": {**f.evidence, "notes": [*f.evidence.get("notes", []), *notes]}}),
                   plan.hosts)

@@ -139,7 +139,12 @@ def ciphers_finding(subject: str, target: str, scans: list[TlsScan]) -> Finding:
     else:
         status, summary = Status.PASS, "forward secrecy and AEAD only"
     status, summary = _unless_untested(status, summary, _untested(ok, unknown_only=False), "cipher suites")
-    return Finding(id="tls.ciphers", subject=subject, target=target, status=status, value=value, summary=summary,
+    unmeasured = [s for s in scans if s not in ok]
+    if unmeasured:  # worst-of over every address: one that could not be scanned may accept anything
+        status = worst([status, Status.ERROR])
+        summary += "; not measured on " + ", ".join(f"{s.ip} ({s.error or 'no cipher suite accepted'})"
+                                                    for s in unmeasured[:3])
+    return Finding(id="tls.ciphers", subject=subject, target=target, status=status, value=value, summary=summary[:500],
                    evidence={"tiers": result["tiers"], "accepted": merged,
                              "ephemeral_keys": {k: v for s in ok for k, v in s.ephemeral.items()}})
 

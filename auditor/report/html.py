@@ -18,6 +18,7 @@ from auditor.findings import Audit
 from auditor.report.charts import region_chart, score_chart
 from auditor.report.context import CHANGE_KINDS, ChangeInfo, ReportContext
 from auditor.report.i18n import Translator
+from auditor.report.vantage import vantage_limits, vantage_line
 from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
@@ -133,6 +134,7 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> di
         "page_css": page_css(running_header(audit.audit_id, ctx.branding.client, tr),
                              tr.t("lab.banner_title") if audit.vantage.lab else None),
         "generated": tr.datetime(ctx.generated_at),
+        "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": vantage_limits(audit.vantage, tr),
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
         "changes": [_clean_change(c, names) for c in ctx.changes or []],
         "t": tr.t, "tn": tr.tn, "t_or": tr.t_or, "number": tr.number, "ordinal": tr.ordinal, "timestamp": tr.timestamp,

@@ -16,6 +16,7 @@ from auditor.findings import Audit
 from auditor.report.context import ReportContext
 from auditor.report.html import CHANGE_SYMBOLS, GLOSSARY_TERMS, LIMIT_ITEMS, METHOD_ITEMS
 from auditor.report.i18n import Translator
+from auditor.report.vantage import vantage_limits, vantage_line
 from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
@@ -113,9 +114,15 @@ class _Markdown:
             (self.t("cover.vantage"), self.t("cover.vantage_value", host=md(a.vantage.host),
                                              resolver=md(a.vantage.resolver))),
         ]
+        line = vantage_line(a.vantage, tr)
+        if line:
+            facts.append((self.t("vantage.title"), md(line)))
         if self.ctx.previous_audit_id:
             facts.append((self.t("cover.previous"), md(self.ctx.previous_audit_id)))
         self.out += [f"- **{k}**{self.t('common.colon')} {v}" for k, v in facts] + [""]
+        limits = vantage_limits(a.vantage, tr)
+        if limits:
+            self.out += [f"> **{self.t('vantage.limits_title')}**", *(f"> - {md(limit)}" for limit in limits), ""]
         if not a.complete:
             self.out += [f"> **{self.t('cover.incomplete_title')}** — {self.t('cover.incomplete_text')}", ""]
 
