@@ -60,7 +60,8 @@ def rule(check: str, *expect: dict[str, Any], weight: float = 1.0) -> Rule:
 def criterion(*reads: Rule, combine: str = "all", applies_to: tuple[str, ...] = ("mail",)) -> Criterion:
     text = {"fr": "x", "en": "x"}
     return Criterion.model_validate({
-        "id": "c", "title": text, "explanation": text, "applies_to": list(applies_to), "combine": combine,
+        "id": "c", "version": 1, "reviewed": "2026-12-02", "title": text, "explanation": text,
+        "applies_to": list(applies_to), "combine": combine,
         "reads": [r.model_dump(by_alias=True, exclude_unset=True) for r in reads],
         "references": [{"label": "RFC", "url": "https://www.rfc-editor.org/"}],
     })
@@ -346,7 +347,7 @@ def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
 
 def _tiny_profile(**overrides: Any) -> Profile:
     data: dict[str, Any] = {
-        "id": "t", "version": 1, "reviewed": "x", "title": {"fr": "t", "en": "t"},
+        "id": "t", "version": 1, "reviewed": "2026-12-02", "title": {"fr": "t", "en": "t"},
         "description": {"fr": "t", "en": "t"}, "grades": {"A+": 95, "A": 85, "B": 70, "C": 55, "F": 0},
         "required_cap": "C",
         "criteria": [{"id": "starttls_all_mx", "points": 50}, {"id": "dane_valid", "points": 50}],
@@ -399,7 +400,7 @@ def test_scoring_does_not_modify_its_input() -> None:
 def test_unknown_criterion_in_profile_is_a_config_error() -> None:
     profile = _tiny_profile(criteria=[{"id": "telepathy", "points": 5}])
     with pytest.raises(ConfigError, match="telepathy"):
-        score_provider(provider(), profile, Criteria(version=1, reviewed="x", criteria=()))
+        score_provider(provider(), profile, Criteria(version=1, reviewed="2026-12-02", criteria=()))
 
 
 # ---- golden files -------------------------------------------------------------------------------
@@ -455,16 +456,92 @@ def test_golden_properties() -> None:
     assert golden("mssante_operator", "sante").blockers == []
 
 
-def test_rank_orders_and_ties() -> None:
-    def scored(pid: str, value: float, grade: str, blockers: int = 0) -> ProviderResult:
-        score = Score(profile="rgpd", value=value, grade=grade, blockers=["x"] * blockers)
-        return ProviderResult(id=pid, name=pid.upper(), kind="mail", score=score)
+def _scored(pid: str, value: float, grade: str, blockers: int = 0, kind: str = "mail") -> ProviderResult:
+    score = Score(profile="rgpd", value=value, grade=grade, blockers=["x"] * blockers)
+    return ProviderResult(id=pid, name=pid.upper(), kind=kind, score=score)
 
-    results = [scored("b", 80, "B"), ProviderResult(id="z", name="Z", kind="mail"), scored("a", 80, "B"),
-               scored("c", 90, "C", 1), scored("d", 95, "A+")]
+
+def test_rank_orders_and_ties() -> None:
+    results = [_scored("b", 80, "B"), ProviderResult(id="z", name="Z", kind="mail"), _scored("a", 80, "B"),
+               _scored("c", 90, "C", 1), _scored("d", 95, "A+")]
     ranked = rank(results)
     # grade first: a grade capped by a blocker ranks below a clean lower score
-    assert [(r.id, r.position) for r in ranked] == [("d", 1), ("a", 2), ("b", 2), ("c", 4), ("z", None)]
+    assert [(r.id, r.position, r.of) for r in ranked] == [
+        ("d", 1, 4), ("a", 2, 4), ("b", 2, 4), ("c", 4, 4), ("z", None, 4)]
+
+
+def test_rank_is_per_kind_and_reaches_the_score() -> None:
+    """Defect 3: mail and chat were ranked in one table; each kind now has its own positions, and the JSON
+    score carries them (rank, rank_of)."""
+    from auditor.scoring import rank_within_kinds
+
+    results = [_scored("m1", 70, "B"), _scored("c1", 99, "A+", kind="chat"), _scored("m2", 90, "A"),
+               _scored("c2", 50, "D", kind="chat"), _scored("m3", 40, "D")]
+    table = {r.id: (r.kind, r.position, r.of) for r in rank(results)}
+    assert table == {"c1": ("chat", 1, 2), "c2": ("chat", 2, 2),
+                     "m2": ("mail", 1, 3), "m1": ("mail", 2, 3), "m3": ("mail", 3, 3)}
+    ranked = rank_within_kinds(results)
+    assert [p.id for p in ranked] == [p.id for p in results]  # same order as given
+    assert {p.id: (p.score.rank, p.score.rank_of) for p in ranked if p.score} == {
+        "m1": (2, 3), "c1": (1, 2), "m2": (1, 3), "c2": (2, 2), "m3": (3, 3)}
+
+
+def test_uses_come_from_the_profile() -> None:
+    """Defect 4: under `rgpd`, a provider that scores well does not "fit" health-data uses: the profile does
+    not assess them, and says why."""
+    rgpd = load_profile("rgpd")
+    health = [u for u in rgpd.uses if not u.assessed]
+    assert health and all(u.reason for u in health)
+    from auditor.scoring import use_verdict
+
+    for use in rgpd.uses:
+        verdict = use_verdict(use, rgpd, 99.0, [], [])
+        if use.assessed:
+            assert verdict.verdict == "fits"
+        else:
+            assert verdict.verdict == "not_assessed"
+            assert [r.code for r in verdict.reasons] == ["outside_profile"]
+    sante = load_profile("sante")
+    assert all(u.assessed for u in sante.uses)
+    assert {u.id for u in sante.uses} == {"patients", "professionals", "internal"}
+
+
+@pytest.mark.parametrize(("value", "blockers", "unverified", "verdict", "codes"), [
+    (99.0, ["hosting_eu_eea"], False, "unfit", ["blocker"]),
+    (59.9, [], False, "unfit", ["below_threshold"]),
+    (60.0, [], False, "reservations", ["near_threshold"]),
+    (70.0, [], True, "reservations", ["not_verified"]),
+    (70.0, [], False, "fits", []),
+])
+def test_use_rule(value: float, blockers: list[str], unverified: bool, verdict: str, codes: list[str]) -> None:
+    from auditor.findings import CriterionResult
+    from auditor.scoring import UseRule, use_verdict
+
+    use = UseRule.model_validate({"id": "x", "title": {"fr": "x", "en": "x"}, "threshold": 70, "margin": 10})
+    rows = [CriterionResult(id="dane_valid", points=0, max=3, status="not_verified" if unverified else "met")]
+    result = use_verdict(use, load_profile("rgpd"), value, blockers, rows)
+    assert (result.verdict, [r.code for r in result.reasons]) == (verdict, codes)
+
+
+def test_score_records_the_versions_it_applied() -> None:
+    score = score_provider(provider(finding("smtp.starttls", True)), load_profile("sante"), load_criteria())
+    assert score.profile_version == load_profile("sante").version
+    assert score.criteria_version == load_criteria().version
+    assert all(r.version for r in score.criteria)
+
+
+def test_criterion_details_are_structured() -> None:
+    """The reason a report renders in French and English, as data: which finding, field, value, expectation."""
+    c = criterion(rule("tls.certificate", {"field": "trusted", "equals": True}, {"field": "expired", "equals": False}),
+                  rule("dane", {"value": "valid"}))
+    bad = finding("tls.certificate", {"trusted": True, "expired": True}, status="fail", target="mx:25")
+    row = evaluate_criterion(c, 10, provider(bad))
+    assert [d.model_dump() for d in row.details] == [
+        {"check": "tls.certificate", "target": "mx:25", "outcome": "not_met", "summary_key": "predicate",
+         "field": "expired", "observed": True, "op": "equals", "expected": False},
+        {"check": "dane", "target": None, "outcome": "not_verified", "summary_key": "no_finding",
+         "field": None, "observed": None, "op": None, "expected": None},
+    ]
 
 
 def test_score_audit_rescores_every_provider_without_touching_the_input() -> None:
