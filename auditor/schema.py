@@ -51,10 +51,14 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
             "properties": {"record": {"type": ["string", "null"]},
                            "all": {"enum": ["-all", "~all", "?all", "+all", None]},
                            "lookups": {"type": "integer"}, "errors": _STR_LIST}},
+    # `pct` is removed by RFC 9989: always null since schema 1 documents written by this version (kept for
+    # readers of older documents); `testing` is t=y (test mode, not enforcement)
     "dmarc": {"type": "object", "required": ["record", "policy", "pct"],
               "properties": {"record": {"type": ["string", "null"]},
                              "policy": {"enum": ["reject", "quarantine", "none", None]},
-                             "pct": {"type": ["integer", "null"]}}},
+                             "pct": {"type": ["integer", "null"]}, "testing": {"type": ["boolean", "null"]},
+                             "subdomain_policy": {"enum": ["reject", "quarantine", "none", None]},
+                             "np": {"enum": ["reject", "quarantine", "none", None]}}},
     "https.hsts": {"type": "object", "required": ["max_age", "include_subdomains", "preload"],
                    "properties": {"max_age": {"type": "integer"}, "include_subdomains": {"type": "boolean"},
                                   "preload": {"type": "boolean"}}},
