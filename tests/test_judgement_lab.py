@@ -1,0 +1,55 @@
+"""The judgement layer on real pipeline output: providers scanned from the lab, then scored under both
+profiles. Each test names the defect of issue 12 it guards (see docs/scoring.md)."""
+
+from __future__ import annotations
+
+import pytest
+from labscan import checks, provider, scan_lab
+
+from auditor.findings import Audit, CriterionResult
+from auditor.lab import Lab
+from auditor.scoring import score_audit
+from auditor.settings import load_settings
+
+REAL = ["posteo", "proton", "mailiz", "signal", "olvid"]
+LAB_ONLY = ["exemplary", "offshore", "transatlantic", "dpfcloud"]
+
+
+@pytest.fixture(scope="module")
+def audit(lab: Lab) -> Audit:
+    return scan_lab(load_settings(lab.overrides(), environ={}), REAL, LAB_ONLY)
+
+
+@pytest.fixture(scope="module")
+def rgpd(audit: Audit) -> Audit:
+    return score_audit(audit, "rgpd")
+
+
+@pytest.fixture(scope="module")
+def sante(audit: Audit) -> Audit:
+    return score_audit(audit, "sante")
+
+
+def row(audit: Audit, pid: str, criterion: str) -> CriterionResult:
+    score = provider(audit, pid).score
+    assert score is not None
+    return next(c for c in score.criteria if c.id == criterion)
+
+
+# ---- defect 6: claims count by evidence level, not by a substring found somewhere ------------------------
+
+def test_claims_count_by_evidence_level(rgpd: Audit, sante: Audit) -> None:
+    # stated on the provider's own site: enough for 2FA and E2EE, not for HDS
+    assert row(rgpd, "exemplary", "mfa_verified").status == "met"
+    assert row(rgpd, "exemplary", "e2ee_or_zero_access").status == "met"
+    # HDS attested by a certification body, in its validity
+    assert row(sante, "exemplary", "hds_certified").status == "met"
+    # the page still says "HDS", but the approval lapsed: expired evidence backs nothing
+    [hds] = checks(rgpd, "offshore", "claim.hds")
+    assert hds.value["level"] == "expired"
+    assert row(sante, "offshore", "hds_certified").status == "not_met"
+    # E2EE only on a blog (third party) and zero-access contradicted: neither counts
+    e2ee = row(rgpd, "offshore", "e2ee_or_zero_access")
+    assert e2ee.status == "not_met"
+    assert {(d.check, d.field, d.observed) for d in e2ee.details} == {
+        ("claim.e2ee", "level", "third_party"), ("claim.zero_access", "level", "contradicted")}
