@@ -36,10 +36,16 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
     "tls.ciphers": {"type": "object", "required": ["forward_secrecy", "aead_only", "weak"],
                     "properties": {"forward_secrecy": {"type": "boolean"}, "aead_only": {"type": "boolean"},
                                    "weak": _STR_LIST}},
+    # `anchor`: which anchor validated the chain ("public" bundle, a trust space's PKI id, or null); for a server
+    # of a trust space, `trust_space` and `space_anchor` (the space's PKI validates it)
     "tls.certificate": {"type": "object", "required": ["trusted", "hostname_match", "expired", "not_after", "key"],
                         "properties": {"trusted": {"type": "boolean"}, "hostname_match": {"type": "boolean"},
                                        "expired": {"type": "boolean"}, "not_after": {"type": "string"},
-                                       "key": {"type": "string"}}},
+                                       "key": {"type": "string"}, "anchor": {"type": ["string", "null"]},
+                                       "trust_space": {"type": "string"}, "space_anchor": {"type": "boolean"}}},
+    "trust_space": {"type": "object", "required": ["space", "pki", "domains", "anchored", "not_anchored"],
+                    "properties": {"space": {"type": "string"}, "pki": {"type": "string"}, "domains": _STR_LIST,
+                                   "anchored": {"type": ["boolean", "null"]}, "not_anchored": _STR_LIST}},
     "mta_sts": {"type": "object", "required": ["published", "mode", "valid", "mx_covered", "max_age", "errors"],
                 "properties": {"published": {"type": "boolean"}, "mode": {"enum": ["enforce", "testing", "none", None]},
                                "valid": {"type": "boolean"}, "mx_covered": {"type": ["boolean", "null"]},

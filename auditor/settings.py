@@ -43,6 +43,17 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
+def parse_pki_roots(text: str) -> dict[str, Path]:
+    """`igc-sante=/path/roots.pem[,…]`: the roots to trust for a sector PKI instead of the shipped ones."""
+    result: dict[str, Path] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"expected PKI=FILE[,PKI=FILE…], got {item!r}")
+        result[name.strip()] = Path(path.strip())
+    return result
+
+
 def parse_port_map(text: str) -> dict[int, int]:
     """`25=10025,443=10443`: where the lab listens instead of the well-known ports."""
     result: dict[int, int] = {}
@@ -60,6 +71,9 @@ class Settings(BaseModel):
     resolver: str | None = None  # IP[:PORT]; None: the system's (/etc/resolv.conf)
     trust_anchor: Path = DEFAULT_TRUST_ANCHOR  # DS/DNSKEY records in zone-file format
     ca_bundle: Path | None = None  # None: certifi's bundle
+    # Sector PKI roots (auditor/data/trust_spaces.yaml) replaced by a PEM file per PKI id: the lab's stand-in
+    # IGC-Santé CA, or newer roots than the shipped ones.
+    pki_roots: dict[str, Path] = Field(default_factory=dict)
     geoip_db: Path | None = None  # a MaxMind-format database (GeoLite2, DB-IP lite, the lab's)
     timeout: float = Field(default=10.0, gt=0, le=300)  # one network operation
     probe_deadline: float = Field(default=60.0, gt=0, le=3600)  # one probe, hard
@@ -87,6 +101,11 @@ class Settings(BaseModel):
     @classmethod
     def _parse_port_map(cls, v: Any) -> Any:
         return parse_port_map(v) if isinstance(v, str) else v
+
+    @field_validator("pki_roots", mode="before")
+    @classmethod
+    def _parse_pki_roots(cls, v: Any) -> Any:
+        return parse_pki_roots(v) if isinstance(v, str) else v
 
     @field_validator("lang")
     @classmethod

@@ -53,3 +53,23 @@ def test_claims_count_by_evidence_level(rgpd: Audit, sante: Audit) -> None:
     assert e2ee.status == "not_met"
     assert {(d.check, d.field, d.observed) for d in e2ee.details} == {
         ("claim.e2ee", "level", "third_party"), ("claim.zero_access", "level", "contradicted")}
+
+
+# ---- defect 2: MSSanté servers authenticate with IGC-Santé, not the web PKI -----------------------------
+
+def test_mssante_chains_validate_against_igc_sante(audit: Audit, sante: Audit) -> None:
+    certs = [f for f in checks(audit, "mailiz", "tls.certificate") if f.target and f.target.endswith(":25")]
+    assert certs
+    for cert in certs:
+        assert cert.value["trusted"] is True and cert.value["anchor"] == "igc-sante", cert.summary
+        assert cert.value["trust_space"] == "mssante" and cert.value["space_anchor"] is True
+    # the web portal is reached by browsers: web PKI, no trust space
+    portal = [f for f in checks(audit, "mailiz", "tls.certificate") if f.target == "mailiz.mssante.fr:443"]
+    assert portal and portal[0].value["anchor"] == "public" and "trust_space" not in portal[0].value
+    [space] = checks(audit, "mailiz", "trust_space")
+    assert space.value["space"] == "mssante" and space.value["anchored"] is True
+    assert row(sante, "mailiz", "certificates_valid").status == "met"
+    assert row(sante, "mailiz", "mssante_member").status == "met"
+    # a provider outside the space gets no trust_space finding, and no MSSanté membership
+    assert not [f for f in provider(audit, "posteo").checks if f.id == "trust_space"]
+    assert row(sante, "posteo", "mssante_member").status != "met"

@@ -36,7 +36,7 @@ PROFILES = ["rgpd", "sante"]
 KNOWN_CHECKS = {
     "dns.mx", "dns.dnssec", "smtp.starttls", "tls.protocols", "tls.ciphers", "tls.certificate", "mta_sts",
     "tlsrpt", "dane", "spf", "dmarc", "https.hsts", "hosting.location", "hosting.summary",
-    "jurisdiction.company",
+    "jurisdiction.company", "trust_space",
 }
 
 

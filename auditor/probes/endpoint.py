@@ -141,7 +141,8 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
             status = Status.SKIP if reason.startswith("no STARTTLS") else Status.ERROR
             findings += _tls_not_scanned(ep, status, reason)
             return [*findings, *locations], scans
-    cert = certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots, opportunistic=ep.starttls)
+    cert = certificate_finding(ep.subject, ep.target, ep.host, scans, ctx.roots, opportunistic=ep.starttls,
+                               space=ctx.space_of(ep))
     graded = grade_evidence(scans, cert, ep.starttls)
     protocols = protocols_finding(ep.subject, ep.target, scans)
     if graded:
