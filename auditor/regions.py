@@ -42,10 +42,18 @@ class AdequacyDecision(BaseModel):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     url: str = Field(pattern=r"^https://")
     original_date: str | None = None
+    valid_until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # the decision expires then
     condition: Literal["dpf_certified"] | None = None  # adequacy holds only for certified organisations
-    scope: Text | None = None
+    scope: Text | None = None  # whom the decision covers, when not the whole country
+    scope_source: str | None = None  # where the scope statement was checked
     certain: bool  # False: reference or date not checked against the Official Journal
     source: str | None = None
+
+    def record(self) -> dict[str, object]:
+        """What a finding carries about the decision, so a report can show it with its limits."""
+        return {"id": self.id, "reference": self.reference, "date": self.date, "valid_until": self.valid_until,
+                "url": self.url, "condition": self.condition, "scope": self.scope.model_dump() if self.scope else None,
+                "scope_source": self.scope_source, "certain": self.certain, "source": self.source}
 
     @model_validator(mode="after")
     def _country_or_organisation(self) -> AdequacyDecision:

@@ -25,6 +25,15 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 _REGION = {"enum": ["EU", "EEA", "adequacy", "third_country", "unknown"]}
+# An adequacy decision as findings carry it (auditor.regions.AdequacyDecision.record), or null.
+_DECISION = {"anyOf": [{"type": "null"}, {
+    "type": "object", "required": ["id", "reference", "date", "url", "certain"],
+    "properties": {"id": {"type": "string"}, "reference": {"type": "string"}, "date": {"type": "string"},
+                   "valid_until": {"type": ["string", "null"]}, "url": {"type": "string"},
+                   "condition": {"type": ["string", "null"]},
+                   "scope": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["fr", "en"]}]},
+                   "scope_source": {"type": ["string", "null"]}, "certain": {"type": "boolean"},
+                   "source": {"type": ["string", "null"]}}}]}
 
 # The `value` of each check id, as CHECKS.md defines it (the public contract).
 VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -75,9 +84,16 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
     "hosting.summary": {"type": "object", "required": ["countries", "outside_eu_eea", "outside_adequacy"],
                         "properties": {"countries": _STR_LIST, "outside_eu_eea": _STR_LIST,
                                        "outside_adequacy": _STR_LIST}},
+    # access_laws: ids of auditor/data/access_laws.yaml reaching the provider; foreign_access: those scored;
+    # unassessed: countries of establishment outside the EU/EEA with no access-law data; decision: the adequacy
+    # decision of the company's country (DECISION), if it relies on one
     "jurisdiction.company": {"type": "object", "required": ["country", "region", "notes"],
                              "properties": {"country": {"type": ["string", "null"]}, "region": _REGION,
-                                            "notes": _STR_LIST, "parent_country": {"type": ["string", "null"]}}},
+                                            "notes": _STR_LIST, "parent_country": {"type": ["string", "null"]},
+                                            "parent_known": {"type": "boolean"}, "presence": _STR_LIST,
+                                            "access_laws": _STR_LIST, "foreign_access": _STR_LIST,
+                                            "unassessed": _STR_LIST, "decision": _DECISION,
+                                            "role": {"enum": ["processor", "controller", None]}}},
 }
 CLAIM_VALUE = {"type": "object", "required": ["claimed", "evidence_url", "verified", "checked_at", "sha256"],
                "properties": {"claimed": {"type": ["boolean", "null"]}, "evidence_url": {"type": ["string", "null"]},

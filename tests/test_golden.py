@@ -10,17 +10,15 @@ import json
 from typing import Any
 
 import pytest
-from goldens import CASES, GOLDEN, PROFILES, documents, scan_cases
+from goldens import CASES, GOLDEN, PROFILES, documents
 
 from auditor.findings import Audit, ProviderResult, Score
-from auditor.lab import Lab
 from auditor.scoring import load_criteria, load_profile, score_provider
-from auditor.settings import load_settings
 
 
 @pytest.fixture(scope="module")
-def audit(lab: Lab) -> Audit:
-    return scan_cases(load_settings({**lab.overrides(), "timeout": 3.0}, environ={}))
+def audit(cases_audit: Audit) -> Audit:
+    return cases_audit
 
 
 @pytest.fixture(scope="module")

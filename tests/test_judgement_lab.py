@@ -1,23 +1,18 @@
-"""The judgement layer on real pipeline output: providers scanned from the lab, then scored under both
-profiles. Each test names the defect of issue 12 it guards (see docs/scoring.md)."""
+"""The judgement layer on real pipeline output: the golden cases (tests/goldens.py) scanned from the lab, then
+scored under both profiles. Each test names the defect of issue 12 it guards (see docs/scoring.md)."""
 
 from __future__ import annotations
 
 import pytest
-from labscan import checks, provider, scan_lab
+from labscan import checks, provider
 
 from auditor.findings import Audit, CriterionResult
-from auditor.lab import Lab
 from auditor.scoring import score_audit
-from auditor.settings import load_settings
-
-REAL = ["posteo", "proton", "mailiz", "signal", "olvid"]
-LAB_ONLY = ["exemplary", "offshore", "transatlantic", "dpfcloud"]
 
 
 @pytest.fixture(scope="module")
-def audit(lab: Lab) -> Audit:
-    return scan_lab(load_settings(lab.overrides(), environ={}), REAL, LAB_ONLY)
+def audit(cases_audit: Audit) -> Audit:
+    return cases_audit
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +68,27 @@ def test_mssante_chains_validate_against_igc_sante(audit: Audit, sante: Audit) -
     # a provider outside the space gets no trust_space finding, and no MSSanté membership
     assert not [f for f in provider(audit, "posteo").checks if f.id == "trust_space"]
     assert row(sante, "posteo", "mssante_member").status != "met"
+
+
+# ---- defect 1: a provider without a parent company does not fail no_third_country_parent ------------------
+
+def test_no_parent_is_not_a_failure(audit: Audit, rgpd: Audit, sante: Audit) -> None:
+    [company] = checks(audit, "posteo", "jurisdiction.company")
+    assert company.value["parent_country"] is None and company.value["parent_known"] is True
+    assert row(rgpd, "posteo", "no_third_country_parent").status == "met"
+    assert row(sante, "posteo", "no_third_country_parent").status == "met"
+
+
+# ---- defect 8: the CLOUD Act reaches US companies, US parents and US establishments --------------------------
+
+def test_cloud_act_through_company_and_parent(audit: Audit, rgpd: Audit) -> None:
+    for pid, via in (("transatlantic", "company"), ("whatsapp", "parent")):
+        [company] = checks(audit, pid, "jurisdiction.company")
+        assert company.value["foreign_access"] == ["us_cloud_act"], pid
+        [law] = company.evidence["access_laws"]
+        assert law["via"] == [via] and law["url"].startswith("https://") and law["checked"]
+        assert row(rgpd, pid, "no_third_country_parent").status == "not_met"
+    # a Swiss company: Swiss surveillance law is shown as a risk, not scored (Switzerland has adequacy)
+    [proton] = checks(audit, "proton", "jurisdiction.company")
+    assert proton.value["access_laws"] == ["ch_buepf_vuepf"] and proton.value["foreign_access"] == []
+    assert proton.value["decision"]["id"] == "CH" and proton.value["decision"]["certain"] is True

@@ -2,61 +2,93 @@
 
 Where the servers are (`hosting.summary`) and who can be compelled (`jurisdiction.company`) are separate
 questions: a US company hosting in Frankfurt has EU servers and is still subject to the CLOUD Act, so the
-summary of such a provider says so next to its EU verdict. The DPF status (`dpf_certified`) comes from the
-catalog and is applied to every address (`region_of(..., dpf_certified=)`), here and in `hosting.location`.
+summary of such a provider says so next to its EU verdict. Which foreign laws reach a provider, and through
+which of its establishments (company, parent, presence), is data: `auditor/data/access_laws.yaml`. The DPF
+status (`dpf_certified`) comes from the catalog and is applied to every address (`region_of(..., dpf_certified=)`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from auditor.access_laws import Law, Via, countries_with_laws, laws_reaching
 from auditor.catalog import Provider
 from auditor.findings import Finding, Status
-from auditor.regions import region_of
+from auditor.regions import decision_for, region_of
 
-# Countries whose law lets authorities compel a provider to hand over data it holds abroad.
-EXTRATERRITORIAL = {"US": "CLOUD Act (18 U.S.C. § 2713) and FISA Section 702 apply"}
 _STATUS = {"EU": Status.PASS, "EEA": Status.PASS, "adequacy": Status.INFO, "third_country": Status.WARN,
            "unknown": Status.ERROR}
+
+
+def establishments(provider: Provider) -> list[tuple[Via, str | None]]:
+    """Where the provider's group is established: the company, its parent, other establishments."""
+    company = provider.company
+    found: list[tuple[Via, str | None]] = [("company", company.country)]
+    if company.parent is not None:
+        found.append(("parent", company.parent.country))
+    found += [("presence", country) for country in company.presence]
+    return found
+
+
+def decision_record(country: str | None, dpf_certified: bool | None) -> dict[str, Any] | None:
+    """The adequacy decision a location or an importer in `country` relies on (with its scope and certainty),
+    or None when it relies on none (EU/EEA, third country, or a US organisation not on the DPF list)."""
+    if region_of(country, dpf_certified=dpf_certified) != "adequacy":
+        return None
+    decision = decision_for(country)
+    return decision.record() if decision else None
+
+
+def _reaching(provider: Provider) -> list[tuple[Law, list[Via]]]:
+    return laws_reaching(establishments(provider))
 
 
 def jurisdiction_finding(provider: Provider) -> Finding:
     company = provider.company
     region = region_of(company.country, dpf_certified=company.on_dpf_list)
-    notes: list[str] = []
-    if company.country in EXTRATERRITORIAL:
-        notes.append(f"company in {company.country}: {EXTRATERRITORIAL[company.country]}")
-    parent = company.parent
-    if parent and parent.country in EXTRATERRITORIAL and parent.country != company.country:
-        notes.append(f"parent {parent.name} in {parent.country}: {EXTRATERRITORIAL[parent.country]}, "
-                     "even for data hosted in the EU")
+    reached = _reaching(provider)
+    foreign_access = [law.id for law, _ in reached if law.scored]
+    abroad = {c for _, c in establishments(provider) if c and region_of(c) not in ("EU", "EEA")}
+    unassessed = sorted(abroad - countries_with_laws())
+    notes = [f"{law.title} reaches it through its {', '.join(via)} in {law.country}"
+             + ("" if law.scored else " (shown as a risk, not scored)") for law, via in reached]
+    if company.parent_unknown:
+        notes.append("whether it has a parent company is not known")
+    if unassessed:
+        notes.append(f"established in {', '.join(unassessed)}: no access law recorded there, not assessed")
     if company.country == "US" and company.dpf_certified is not True:
         notes.append("not known to be certified under the EU–US Data Privacy Framework")
     status = _STATUS[region]
-    if notes and status in (Status.PASS, Status.INFO):
+    if (foreign_access or company.parent_unknown) and status in (Status.PASS, Status.INFO):
         status = Status.WARN
     name = company.legal_name or "unknown company"
     summary = f"{name}, {company.country or 'country unknown'} ({region.replace('_', ' ')})"
     if notes:
         summary += "; " + notes[0]
+    parent = company.parent
     return Finding(id="jurisdiction.company", subject=provider.id, status=status,
                    value={"country": company.country, "region": region, "notes": notes,
-                          "parent_country": parent.country if parent else None, "role": provider.role.value},
+                          "parent_country": parent.country if parent else None,
+                          "parent_known": not company.parent_unknown, "presence": list(company.presence),
+                          "access_laws": [law.id for law, _ in reached], "foreign_access": foreign_access,
+                          "unassessed": unassessed, "decision": decision_record(company.country, company.on_dpf_list),
+                          "role": provider.role.value},
                    summary=summary[:500],
                    evidence={"legal_name": company.legal_name, "parent": parent.model_dump() if parent else None,
                              "dpf_certified": company.dpf_certified, "presence": company.presence,
-                             "source": company.source, "role": provider.role.model_dump()})
+                             "source": company.source, "role": provider.role.model_dump(),
+                             "access_laws": [{"id": law.id, "country": law.country, "title": law.title,
+                                              "via": via, "scored": law.scored, "summary": law.summary,
+                                              "url": law.url, "checked": law.checked} for law, via in reached]})
 
 
 def _compellable(provider: Provider) -> str | None:
     """Why EU hosting does not keep the data out of a foreign authority's reach, if it does not."""
-    company = provider.company
-    if company.country in EXTRATERRITORIAL:
-        return f"company in {company.country} ({EXTRATERRITORIAL[company.country].split(' apply')[0]})"
-    parent = company.parent
-    if parent and parent.country in EXTRATERRITORIAL:
-        return f"parent {parent.name} in {parent.country} ({EXTRATERRITORIAL[parent.country].split(' apply')[0]})"
-    return None
+    scored = [(law, via) for law, via in _reaching(provider) if law.scored]
+    if not scored:
+        return None
+    law, via = scored[0]
+    return f"{via[0]} in {law.country} ({law.title})"
 
 
 def _foreign_operators(locations: list[Finding]) -> list[dict[str, Any]]:
@@ -65,10 +97,10 @@ def _foreign_operators(locations: list[Finding]) -> list[dict[str, Any]]:
     for f in locations:
         rdap = f.evidence.get("rdap") or {}
         country = rdap.get("registry_country")
-        if rdap.get("rdap") and country in EXTRATERRITORIAL:
+        laws = [law for law, _ in laws_reaching([("company", country)]) if law.scored]
+        if rdap.get("rdap") and laws:
             key = (rdap.get("asn"), rdap.get("org"))
-            seen.setdefault(key, {"asn": key[0], "org": key[1], "country": country,
-                                  "law": EXTRATERRITORIAL[country]})
+            seen.setdefault(key, {"asn": key[0], "org": key[1], "country": country, "law": laws[0].title})
     return list(seen.values())[:20]
 
 
