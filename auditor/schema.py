@@ -80,10 +80,30 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
     "hosting.location": {"type": "object", "required": ["ip", "country", "region", "asn", "org", "sources"],
                          "properties": {"ip": {"type": "string"}, "country": {"type": ["string", "null"]},
                                         "region": _REGION, "asn": {"type": ["integer", "null"]},
-                                        "org": {"type": ["string", "null"]}, "sources": {"type": "array"}}},
+                                        "org": {"type": ["string", "null"]}, "sources": {"type": "array"},
+                                        "decision": _DECISION}},
+    # countries / outside_*: data-carrying servers only (auditor/probes/roles.py); roles: role -> countries of
+    # every located host; informational: hosts that carry no personal data (public website, MTA-STS policy host)
     "hosting.summary": {"type": "object", "required": ["countries", "outside_eu_eea", "outside_adequacy"],
                         "properties": {"countries": _STR_LIST, "outside_eu_eea": _STR_LIST,
-                                       "outside_adequacy": _STR_LIST}},
+                                       "outside_adequacy": _STR_LIST, "roles": {"type": "object"},
+                                       "informational": {"type": "object",
+                                                         "properties": {"countries": _STR_LIST,
+                                                                        "outside_eu_eea": _STR_LIST,
+                                                                        "hosts": _STR_LIST}}}},
+    # GDPR Chapter V: the importer (the provider's company) and data-carrying destinations outside the EU/EEA
+    "transfer": {"type": "object",
+                 "required": ["importer", "destinations", "outside_eu_eea", "outside_adequacy", "mechanism"],
+                 "properties": {"importer": {"type": "object", "required": ["country", "region", "decision"],
+                                             "properties": {"country": {"type": ["string", "null"]},
+                                                            "region": _REGION, "decision": _DECISION}},
+                                "destinations": {"type": "array", "items": {
+                                    "type": "object", "required": ["country", "region", "roles", "decision"],
+                                    "properties": {"country": {"type": "string"}, "region": _REGION,
+                                                   "roles": _STR_LIST, "decision": _DECISION}}},
+                                "outside_eu_eea": _STR_LIST, "outside_adequacy": _STR_LIST,
+                                "mechanism": {"enum": ["none", "adequacy", "safeguards", "unknown"]},
+                                "group_abroad": _STR_LIST}},
     # access_laws: ids of auditor/data/access_laws.yaml reaching the provider; foreign_access: those scored;
     # unassessed: countries of establishment outside the EU/EEA with no access-law data; decision: the adequacy
     # decision of the company's country (DECISION), if it relies on one

@@ -356,3 +356,15 @@ def test_unknown_parent_is_not_no_parent() -> None:
     none = jurisdiction_finding(_company(country="DE", parent=None))
     assert unknown.value["parent_known"] is False and none.value["parent_known"] is True
     assert unknown.value["parent_country"] is None and none.value["parent_country"] is None
+
+
+def test_uncertain_decision_and_scope_reach_the_location() -> None:
+    """Defect 9: the UK renewal (number not found: certain false) and its validity reach hosting.location."""
+    uk = location_finding("mx.example.co.uk", GeoFact("192.0.2.7", "GB", "GB", "lab", False), dpf_certified=None)
+    decision = uk.value["decision"]
+    assert decision["id"] == "GB" and decision["certain"] is False and decision["valid_until"] == "2031-12-27"
+    assert "number not found" in decision["reference"] and decision["source"].startswith("https://")
+    ca = location_finding("mx.example.ca", GeoFact("192.0.2.8", "CA", "CA", "lab", False), dpf_certified=None)
+    assert ca.value["decision"]["scope"]["fr"].startswith("Organisations commerciales soumises à la PIPEDA")
+    us = location_finding("mx.example.com", GeoFact("192.0.2.9", "US", "US", "lab", False), dpf_certified=False)
+    assert us.value["region"] == "third_country" and us.value["decision"] is None

@@ -92,3 +92,45 @@ def test_cloud_act_through_company_and_parent(audit: Audit, rgpd: Audit) -> None
     [proton] = checks(audit, "proton", "jurisdiction.company")
     assert proton.value["access_laws"] == ["ch_buepf_vuepf"] and proton.value["foreign_access"] == []
     assert proton.value["decision"]["id"] == "CH" and proton.value["decision"]["certain"] is True
+
+
+# ---- defect 7: transfers turn on the importer's establishment and on data-carrying servers --------------------
+
+def test_policy_host_and_website_abroad_are_not_a_transfer(audit: Audit, rgpd: Audit, sante: Audit) -> None:
+    [summary] = checks(audit, "frontdoor", "hosting.summary")
+    assert summary.value["countries"] == ["DE"] and summary.value["outside_eu_eea"] == []
+    assert summary.value["informational"]["outside_eu_eea"] == ["US"]
+    assert set(summary.value["informational"]["hosts"]) == {"www.frontdoor.example", "mta-sts.frontdoor.example"}
+    assert summary.value["roles"]["web"] == ["US"] and summary.value["roles"]["mx"] == ["DE"]
+    [transfer] = checks(audit, "frontdoor", "transfer")
+    assert transfer.value["mechanism"] == "none" and transfer.value["destinations"] == []
+    assert row(sante, "frontdoor", "hosting_eu_eea").status == "met"
+    score = provider(sante, "frontdoor").score
+    assert score is not None and "hosting_eu_eea" not in score.blockers
+    assert row(rgpd, "frontdoor", "transfer_adequate").status == "met"
+
+
+def test_the_importer_establishment_decides(audit: Audit, rgpd: Audit) -> None:
+    # a US company hosting in Frankfurt: the servers are in the EU, the importer is not
+    [transfer] = checks(audit, "transatlantic", "transfer")
+    assert transfer.value["importer"] == {"country": "US", "region": "third_country", "decision": None}
+    assert transfer.value["destinations"] == [] and transfer.value["mechanism"] == "safeguards"
+    assert row(rgpd, "transatlantic", "transfer_adequate").status == "not_met"
+    [hosting] = checks(audit, "transatlantic", "hosting.summary")
+    assert hosting.value["outside_eu_eea"] == []
+    # a DPF-certified US company: adequacy, with the decision's condition carried along
+    [dpf] = checks(audit, "dpfcloud", "transfer")
+    assert dpf.value["mechanism"] == "adequacy" and dpf.value["importer"]["decision"]["condition"] == "dpf_certified"
+    assert row(rgpd, "dpfcloud", "transfer_adequate").status == "met"
+
+
+# ---- defect 9: the adequacy decision, its scope and certainty reach the JSON where a location is judged -------
+
+def test_decisions_reach_locations(audit: Audit) -> None:
+    swiss = [f for f in checks(audit, "proton", "hosting.location") if f.value and f.value["country"] == "CH"]
+    assert swiss and all(f.value["decision"]["id"] == "CH" for f in swiss)
+    assert swiss[0].value["decision"]["reference"] == "Commission Decision 2000/518/EC"
+    german = [f for f in checks(audit, "posteo", "hosting.location") if f.value and f.value["country"] == "DE"]
+    assert german and all(f.value["decision"] is None for f in german)  # EU: no decision needed
+    [us] = [f for f in checks(audit, "dpfcloud", "hosting.location") if f.subject == "mx.dpfcloud.example"]
+    assert us.value["decision"]["condition"] == "dpf_certified" and us.value["decision"]["scope"]["en"]

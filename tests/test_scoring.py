@@ -36,7 +36,7 @@ PROFILES = ["rgpd", "sante"]
 KNOWN_CHECKS = {
     "dns.mx", "dns.dnssec", "smtp.starttls", "tls.protocols", "tls.ciphers", "tls.certificate", "mta_sts",
     "tlsrpt", "dane", "spf", "dmarc", "https.hsts", "hosting.location", "hosting.summary",
-    "jurisdiction.company", "trust_space",
+    "jurisdiction.company", "trust_space", "transfer",
 }
 
 
@@ -243,7 +243,7 @@ def test_required_criteria_exist() -> None:
     ids = {c.id for c in load_criteria().criteria}
     assert {
         "starttls_all_mx", "tls_modern_only", "certificates_valid", "mta_sts_enforce", "dane_valid",
-        "dnssec_secure", "spf_strict", "dmarc_enforcing", "tlsrpt", "hosting_eu_eea", "hosting_adequate",
+        "dnssec_secure", "spf_strict", "dmarc_enforcing", "tlsrpt", "hosting_eu_eea", "transfer_adequate",
         "no_third_country_parent", "mfa_verified", "e2ee_or_zero_access", "hds_certified", "mssante_member",
         "hsts", "tls_chat_web",
     } <= ids
