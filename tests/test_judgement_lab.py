@@ -134,3 +134,16 @@ def test_decisions_reach_locations(audit: Audit) -> None:
     assert german and all(f.value["decision"] is None for f in german)  # EU: no decision needed
     [us] = [f for f in checks(audit, "dpfcloud", "hosting.location") if f.subject == "mx.dpfcloud.example"]
     assert us.value["decision"]["condition"] == "dpf_certified" and us.value["decision"]["scope"]["en"]
+
+
+# ---- defect 5: E2EE is not a substitute for HDS; the caps bind chat apps too ------------------------------
+
+def test_e2ee_without_hds_is_blocked_under_sante(sante: Audit) -> None:
+    # Proton states end-to-end and zero-access encryption on its own site, and holds no HDS certificate
+    assert row(sante, "proton", "e2ee_or_zero_access").status == "met"
+    proton = provider(sante, "proton").score
+    assert proton is not None and "hds_certified" in proton.blockers and proton.grade == "F"
+    # MSSanté is an e-mail trust space: it does not apply to chat, and no chat escapes the HDS requirement
+    signal = provider(sante, "signal").score
+    assert signal is not None and "hds_certified" in signal.blockers and signal.grade == "F"
+    assert row(sante, "signal", "mssante_member").status == "not_applicable"

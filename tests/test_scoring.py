@@ -260,11 +260,36 @@ def test_builtin_profiles() -> None:
         assert mail_points == 100
 
 
-def test_sante_blocks_hosting_outside_eu_and_unprotected_storage() -> None:
+def test_sante_blocks_hosting_outside_eu_and_hosting_without_hds() -> None:
     sante = {c.id: c for c in load_profile("sante").criteria}
     assert sante["hosting_eu_eea"].blocker == "F"
-    assert sante["health_storage_protected"].blocker == "F"
-    assert sante["mssante_member"].required
+    assert sante["hds_certified"].blocker == "F"
+    assert sante["mssante_member"].required and sante["transfer_adequate"].required
+    assert "health_storage_protected" not in load_criteria()  # E2EE is no substitute for HDS
+
+
+HYGIENE = ("hsts", "dnssec_secure", "tlsrpt", "spf_strict", "dmarc_enforcing")
+LEGAL = ("hds_certified", "hosting_eu_eea", "transfer_adequate", "no_third_country_parent", "mssante_member")
+
+
+def test_sante_legal_requirements_outweigh_hygiene() -> None:
+    """Defect 5: HDS was worth 4 points and HSTS+DNSSEC+TLS-RPT+SPF+DMARC 11."""
+    points = {c.id: c.points for c in load_profile("sante").criteria}
+    hygiene = sum(points[c] for c in HYGIENE)
+    assert points["hds_certified"] > hygiene
+    assert sum(points[c] for c in LEGAL) > 3 * hygiene
+    # HDS binds chat services as much as mail (L.1111-8 is about hosting, whatever the kind)
+    assert set(load_criteria().get("hds_certified").applies_to) == {"mail", "chat"}  # type: ignore[union-attr]
+
+
+def test_e2ee_does_not_replace_hds() -> None:
+    claim = {"claimed": True, "evidence_url": "https://p.example/e2ee", "verified": True, "checked_at": "t",
+             "sha256": None, "level": "stated", "publisher": "provider", "valid_until": None}
+    result = provider(finding("claim.e2ee", claim, target=None), kind="chat")
+    score = score_provider(result, load_profile("sante"), load_criteria())
+    rows = {r.id: r.status for r in score.criteria}
+    assert rows["e2ee_or_zero_access"] == "met" and rows["hds_certified"] == "not_verified"
+    assert "hds_certified" in score.blockers and score.grade == "F"
 
 
 def _profile_yaml(tmp_path: Path, body: str) -> Path:

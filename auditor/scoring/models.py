@@ -49,7 +49,8 @@ class Text(_Frozen):
 
 class Reference(_Frozen):
     label: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https://")
+    url: str = Field(pattern=r"^https://")  # the text as read when `checked` is set (a copy says so in the label)
+    checked: str | None = Field(default=None, pattern=DATE)  # when the statement was checked against the text
 
 
 class Expect(_Frozen):
