@@ -520,3 +520,42 @@ def test_score_audit_rescores_every_provider_without_touching_the_input() -> Non
     assert [(p.score.rank, p.score.rank_of) for p in rescored.providers if p.score] in ([(1, 2), (2, 2)],
                                                                                         [(2, 2), (1, 2)])
     assert all(p.score is None for p in audit.providers)
+
+
+# ---- the shipped judgement data: sources and dates, no working notes ------------------------------
+
+JUDGEMENT_DATA = [Path("auditor/scoring/criteria.yaml"), Path("auditor/scoring/profiles/rgpd.yaml"),
+                  Path("auditor/scoring/profiles/sante.yaml"), Path("auditor/data/regions.yaml"),
+                  Path("auditor/data/access_laws.yaml"), Path("auditor/data/trust_spaces.yaml")]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("relative", JUDGEMENT_DATA, ids=str)
+def test_shipped_data_carry_sources_not_working_notes(relative: Path) -> None:
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    for note in ("/work/", "shared/research", "research/providers", "research/standards", "INFERENCE", "TODO"):
+        assert note not in text, (relative, note)
+
+
+def test_changed_references_say_when_they_were_checked() -> None:
+    """Defect 11: each reference changed in this review names the date it was checked against its source;
+    the pre-GDPR CNIL autorisation unique is no longer cited."""
+    criteria = load_criteria()
+    refs = [r for c in criteria.criteria for r in c.references]
+    refs += [r for name in PROFILES for r in load_profile(name).references]
+    assert not [r for r in refs if "2014-239" in r.label or "JORFTEXT000029238801" in r.url]
+    needed = ("NCSC-NL", "ANSSI", "L.1110-4", "Référentiel HDS", "Schrems II", "RFC 9989", "CLOUD Act", "05/2021")
+    for word in needed:
+        found = [r for r in refs if word in r.label]
+        assert found and all(r.checked for r in found), word
+    ciphers = {r.label for r in criteria.get("tls_strong_ciphers").references}  # type: ignore[union-attr]
+    assert any(label.startswith("NCSC-NL, TLS Security Guidelines 2025-05") for label in ciphers)
+
+
+def test_profiles_have_assessment_titles_and_versions() -> None:
+    for name in PROFILES:
+        profile = load_profile(name)
+        assert profile.version >= 2 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", profile.reviewed)
+        assert profile.title.fr.startswith("Évaluation de la protection des données")
+        assert "Audit de conformité" not in profile.title.fr
+    assert all(c.version >= 1 and c.reviewed for c in load_criteria().criteria)
