@@ -23,7 +23,7 @@ from auditor.net.http import HttpFetcher
 from auditor.net.rdap import NetworkOwner, RdapClient, cymru_name, parse_cymru
 from auditor.probes.context import ScanContext
 from auditor.probes.hosting import locate, location_finding, rescope
-from auditor.probes.jurisdiction import jurisdiction_finding
+from auditor.probes.jurisdiction import jurisdiction_finding, transfer_finding
 from auditor.scan import run_scan
 from auditor.schema import audit_document
 from auditor.settings import Settings, load_settings
@@ -368,3 +368,23 @@ def test_uncertain_decision_and_scope_reach_the_location() -> None:
     assert ca.value["decision"]["scope"]["fr"].startswith("Organisations commerciales soumises à la PIPEDA")
     us = location_finding("mx.example.com", GeoFact("192.0.2.9", "US", "US", "lab", False), dpf_certified=False)
     assert us.value["region"] == "third_country" and us.value["decision"] is None
+
+
+def _located(host: str, country: str, region: str) -> Finding:
+    return Finding(id="hosting.location", subject=host, target="192.0.2.1", status=Status.PASS,
+                   value={"ip": "192.0.2.1", "country": country, "region": region, "asn": None, "org": None,
+                          "sources": [], "decision": None}, summary="s")
+
+
+def test_no_data_carrying_server_located_is_not_no_transfer() -> None:
+    """Only a public website was located: whether data leave the EU/EEA is unknown, never 'no transfer'."""
+    web_only = Provider.model_validate({"id": "p", "name": "P", "kind": "chat", "company": {"legal_name": "P",
+                                        "country": "IE"}, "endpoints": {"web": ["www.p.example"]}})
+    transfer = transfer_finding(web_only, [_located("www.p.example", "US", "third_country")])
+    assert transfer.value["mechanism"] == "unknown" and transfer.status == Status.ERROR
+    assert "no data-carrying server" in transfer.summary
+    chat = Provider.model_validate({"id": "p", "name": "P", "kind": "chat", "company": {"legal_name": "P",
+                                    "country": "IE"}, "endpoints": {"chat": ["chat.p.example"]}})
+    assert transfer_finding(chat, [_located("chat.p.example", "DE", "EU")]).value["mechanism"] == "none"
+    assert transfer_finding(chat, [_located("chat.p.example", "US", "third_country")]).value["mechanism"] == \
+        "safeguards"

@@ -210,9 +210,8 @@ def transfer_finding(provider: Provider, findings: list[Finding]) -> Finding:
     roles = host_roles(provider, findings)
     destinations: dict[str, dict[str, Any]] = {}
     unknown_hosts: list[str] = []
-    for f in findings:
-        if f.id != "hosting.location" or not carries_data(roles.get(f.subject, set())):
-            continue
+    located = [f for f in findings if f.id == "hosting.location" and carries_data(roles.get(f.subject, set()))]
+    for f in located:
         value = f.value if isinstance(f.value, dict) else {}
         country = value.get("country")
         if not country:
@@ -231,8 +230,8 @@ def transfer_finding(provider: Provider, findings: list[Finding]) -> Finding:
                            and region_of(c) not in ("EU", "EEA")})
     if outside_adequacy:
         mechanism: Mechanism = "safeguards"
-    elif importer_region == "unknown" or unknown_hosts:
-        mechanism = "unknown"
+    elif importer_region == "unknown" or unknown_hosts or not located:
+        mechanism = "unknown"  # no data-carrying server located is not "no transfer": a missing fact
     elif outside_eu:
         mechanism = "adequacy"
     else:
@@ -245,7 +244,8 @@ def transfer_finding(provider: Provider, findings: list[Finding]) -> Finding:
         "safeguards": (f"transfer to {', '.join(outside_adequacy)} without an adequacy decision: safeguards "
                        "(Art. 46) and a transfer impact assessment to document"),
         "unknown": ("importer's country unknown" if importer_region == "unknown"
-                    else f"location unknown for {len(unknown_hosts)} data-carrying address(es)"),
+                    else f"location unknown for {len(unknown_hosts)} data-carrying address(es)" if unknown_hosts
+                    else "no data-carrying server was located"),
     }
     summary = summaries[mechanism]
     if importer_region not in ("EU", "EEA", "unknown"):
