@@ -10,10 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from auditor.errors import ConfigError
+from auditor.datafile import read_data
 
 LAWS_FILE = Path(__file__).parent / "data" / "access_laws.yaml"
 
@@ -44,12 +43,7 @@ class AccessLaws(_Frozen):
 
 @cache
 def load_access_laws(path: Path = LAWS_FILE) -> AccessLaws:
-    try:
-        return AccessLaws.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the access-law data ({exc.strerror})") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid access-law data: {exc}") from exc
+    return read_data(path, AccessLaws, "access-law data")
 
 
 def laws_reaching(establishments: Iterable[tuple[Via, str | None]]) -> list[tuple[Law, list[Via]]]:

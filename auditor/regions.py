@@ -10,10 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from auditor.errors import ConfigError
+from auditor.datafile import read_data
 
 REGIONS_FILE = Path(__file__).parent / "data" / "regions.yaml"
 
@@ -108,13 +107,7 @@ class Regions(BaseModel):
 @cache
 def load_regions(path: Path = REGIONS_FILE) -> Regions:
     """The region data, parsed and validated once per process."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Regions.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the region data ({exc.strerror})") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid region data: {exc}") from exc
+    return read_data(path, Regions, "region data")
 
 
 def _decisions_by_key(regions: Regions) -> dict[str, AdequacyDecision]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +43,25 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
+def _pairs(text: str, form: str, valid: Callable[[str, str], bool]) -> list[tuple[str, str]]:
+    """`a=b,c=d` as pairs; an item that is not `a=b` or fails `valid` is a ValueError naming `form`."""
+    pairs = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not valid(key, value):
+            raise ValueError(f"expected {form}[,{form}…], got {item!r}")
+        pairs.append((key, value))
+    return pairs
+
+
 def parse_pki_roots(text: str) -> dict[str, Path]:
     """`igc-sante=/path/roots.pem[,…]`: the roots to trust for a sector PKI instead of the shipped ones."""
-    result: dict[str, Path] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise ValueError(f"expected PKI=FILE[,PKI=FILE…], got {item!r}")
-        result[name.strip()] = Path(path.strip())
-    return result
+    return {name: Path(path) for name, path in _pairs(text, "PKI=FILE", lambda k, v: bool(k and v))}
 
 
 def parse_port_map(text: str) -> dict[int, int]:
     """`25=10025,443=10443`: where the lab listens instead of the well-known ports."""
-    result: dict[int, int] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        src, sep, dst = item.partition("=")
-        if not sep or not src.isdigit() or not dst.isdigit():
-            raise ValueError(f"expected PORT=PORT[,PORT=PORT…], got {item!r}")
-        result[int(src)] = int(dst)
-    return result
+    return {int(src): int(dst) for src, dst in _pairs(text, "PORT=PORT", lambda k, v: k.isdigit() and v.isdigit())}
 
 
 class Settings(BaseModel):

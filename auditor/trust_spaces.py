@@ -13,11 +13,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from auditor.datafile import read_data
 from auditor.errors import ConfigError
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -86,12 +86,7 @@ class TrustSpaces(_Frozen):
 
 @cache
 def load_trust_spaces(path: Path = SPACES_FILE) -> TrustSpaces:
-    try:
-        return TrustSpaces.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the trust spaces ({exc.strerror})") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid trust space data: {exc}") from exc
+    return read_data(path, TrustSpaces, "trust space data")
 
 
 def fingerprint(cert: x509.Certificate) -> str:
