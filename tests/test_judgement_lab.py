@@ -147,3 +147,23 @@ def test_e2ee_without_hds_is_blocked_under_sante(sante: Audit) -> None:
     signal = provider(sante, "signal").score
     assert signal is not None and "hds_certified" in signal.blockers and signal.grade == "F"
     assert row(sante, "signal", "mssante_member").status == "not_applicable"
+
+
+# ---- defects 3 and 4 on real output: ranks within a kind, uses from the profile -------------------------
+
+def test_ranks_are_per_kind(rgpd: Audit) -> None:
+    for kind in ("mail", "chat"):
+        scores = [p.score for p in rgpd.providers if p.kind == kind and p.score]
+        assert scores and all(s.rank_of == len(scores) for s in scores)
+        assert min(s.rank for s in scores if s.rank) == 1
+        assert all(s.rank and s.rank <= len(scores) for s in scores)
+
+
+def test_rgpd_never_says_a_provider_fits_health_data(rgpd: Audit, sante: Audit) -> None:
+    proton = provider(rgpd, "proton").score
+    assert proton is not None
+    uses = {u.id: u for u in proton.uses}
+    assert uses["health"].verdict == "not_assessed" and uses["health"].reasons[0].code == "outside_profile"
+    assert "patients" not in uses  # the health uses belong to the sante profile
+    sante_uses = {u.id: u.verdict for u in provider(sante, "proton").score.uses}  # type: ignore[union-attr]
+    assert sante_uses == {"patients": "unfit", "professionals": "unfit", "internal": "unfit"}
