@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint schema bench clean chromium netns-tools
+.PHONY: demo test lint schema goldens bench clean chromium netns-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/python -m auditor.schema
+
+# tests/golden/ from the real pipeline on the lab (review the diff: tests/test_golden.py fails on drift).
+goldens: $(STAMP)
+	$(BIN)/python tests/regen_goldens.py
 
 # Speed at scale and against peer tools (bench/run.py; results in reports/bench-<date>.md). The peers are
 # installed here when missing: testssl.sh from Debian, checkdmarc in its own venv (it would upgrade

@@ -264,10 +264,26 @@ class Company(_Organisation):
     legal_name: OptName
     country: Country
     parent: Annotated[Parent | None, BeforeValidator(_unknown_to_none)] = None
+    # `parent: unknown` in the file: not known whether there is a parent (`parent` is then None, as for
+    # `parent: null`, which says there is none).
+    _parent_unknown: bool = PrivateAttr(default=False)
     # Other countries where the company or its group is established (subsidiary, branch, office): a
     # foreign authority may reach data through an establishment on its soil, whatever the servers.
     presence: list[CountryCode] = Field(default_factory=list, max_length=50)
     source: OptUrl = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_unknown_parent(cls, data: Any, handler: Any) -> Any:
+        company = handler(data)
+        raw = data.get("parent") if isinstance(data, dict) else None
+        if isinstance(company, Company) and isinstance(raw, str) and raw.strip().lower() == "unknown":
+            company._parent_unknown = True
+        return company
+
+    @property
+    def parent_unknown(self) -> bool:
+        return self._parent_unknown
 
 
 class DataRole(_Frozen):

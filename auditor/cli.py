@@ -33,6 +33,8 @@ app.add_typer(catalog_app, name="catalog")
 Resolver = Annotated[str | None, typer.Option(help="DNS resolver IP[:PORT] (default: the system's).")]
 TrustAnchor = Annotated[Path | None, typer.Option(help="DNSSEC trust anchor file (DS/DNSKEY, zone-file format).")]
 CaBundle = Annotated[Path | None, typer.Option(help="PEM CA bundle for certificate trust (default: certifi).")]
+PkiRoots = Annotated[str | None, typer.Option(help="Roots of a sector PKI instead of the shipped ones, e.g. "
+                                                    "igc-sante=roots.pem (see auditor/data/trust_spaces.yaml).")]
 GeoipDb = Annotated[Path | None, typer.Option(help="MaxMind-format GeoIP database (GeoLite2, DB-IP lite).")]
 Db = Annotated[Path | None, typer.Option(help="SQLite database of audits.")]
 Profile = Annotated[str | None, typer.Option(help="Scoring profile: rgpd, sante, or a YAML file.")]
@@ -63,7 +65,7 @@ def scan(
         show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option(help="Audit only this provider id (repeatable).")] = None,
     resolver: Resolver = None, trust_anchor: TrustAnchor = None, ca_bundle: CaBundle = None,
-    geoip_db: GeoipDb = None, db: Db = None, profile: Profile = None, config: Config = None,
+    pki_roots: PkiRoots = None, geoip_db: GeoipDb = None, db: Db = None, profile: Profile = None, config: Config = None,
     timeout: Timeout = None, concurrency: Concurrency = None, port_map: PortMap = None,
     reports_dir: ReportsDir = None, lang: Lang = None,
     json_out: Annotated[Path | None, typer.Option("--json", envvar="AUDITOR_JSON", help="Write the JSON here.")] = None,
@@ -92,7 +94,7 @@ def scan(
             html_out=html_out, cron=cron,
             notify_flags={"webhook": notify_webhook, "email": notify_email},
             flags=_settings_flags(resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle,
-                                  geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
+                                  pki_roots=pki_roots, geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
                                   concurrency=concurrency, port_map=port_map, reports_dir=reports_dir, lang=lang,
                                   lab=lab, smtp_untestable_ok=smtp_untestable_ok,
                                   reference_domains=reference_domains, resolver_candidates=resolver_candidates,

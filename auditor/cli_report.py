@@ -55,11 +55,12 @@ def _scored(store: Store, audit_id: str, name: str, from_file: Profile | None) -
     """The audit with scores under profile `name`: the stored ones when the store has them for every
     provider, else computed now from the stored findings (no scan). A profile read from a file is always
     applied: its id may shadow a built-in profile's stored scores."""
-    from auditor.scoring import load_profile, score_audit
+    from auditor.scoring import load_profile, rank_within_kinds, score_audit
 
     audit = store.load_audit(audit_id, profile=name)
     if from_file is None and all(p.score for p in audit.providers):
-        return audit
+        # scores stored before ranks were kept: rank them within their kind, scores unchanged
+        return audit.model_copy(update={"providers": rank_within_kinds(audit.providers)})
     return score_audit(audit, from_file or load_profile(name))
 
 

@@ -144,6 +144,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "starttls_lost": ("STARTTLS no longer offered", "STARTTLS n'est plus proposé"),
     "starttls_gained": ("STARTTLS now offered", "STARTTLS désormais proposé"),
     "dmarc": ("DMARC policy {before} → {after}", "politique DMARC {before} → {after}"),
+    "dmarc_testing": ("DMARC now in test mode (t=y): not enforced",
+                      "DMARC désormais en mode test (t=y) : non appliqué"),
+    "dmarc_enforced": ("DMARC test mode ended", "fin du mode test DMARC"),
+    "transfer": ("transfer basis {before} → {after}", "base du transfert {before} → {after}"),
     "claim_page": ("evidence page changed", "la page de preuve a changé"),
     "claim_unverified": ("claim no longer verified", "allégation plus vérifiée"),
     "claim_verified": ("claim now verified", "allégation désormais vérifiée"),
@@ -369,8 +373,19 @@ def _starttls_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judg
 
 
 def _dmarc_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
-    old, new = _as_dict(before.value).get("policy"), _as_dict(after.value).get("policy")
-    return _ranked("dmarc", [None, "none", "quarantine", "reject"], old, new)
+    old, new = _as_dict(before.value), _as_dict(after.value)
+    out = _ranked("dmarc", [None, "none", "quarantine", "reject"], old.get("policy"), new.get("policy"))
+    if old.get("testing") is False and new.get("testing") is True:  # RFC 9989 t=y: not enforcement
+        out.append(_say("regression", "dmarc_testing"))
+    elif old.get("testing") is True and new.get("testing") is False:
+        out.append(_say("improvement", "dmarc_enforced"))
+    return out
+
+
+def _transfer_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
+    """Chapter V: a transfer that now needs safeguards (or can no longer be established) is a regression."""
+    old, new = _as_dict(before.value).get("mechanism"), _as_dict(after.value).get("mechanism")
+    return _ranked("transfer", ["safeguards", "unknown", "adequacy", "none"], old, new)
 
 
 def _claim_rule(before: Finding, after: Finding, ctx: _Context) -> list[_Judgment]:
@@ -398,6 +413,7 @@ _RULES: dict[str, Rule] = {
     "dns.dnssec": _state_rule("secure", "bogus", "dnssec"),
     "smtp.starttls": _starttls_rule,
     "dmarc": _dmarc_rule,
+    "transfer": _transfer_rule,
 }
 
 

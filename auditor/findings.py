@@ -7,7 +7,7 @@ generated from these models and shipped as `auditor/data/audit.schema.json`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +56,26 @@ def probe_failure(exc: Exception) -> str:
     return f"the probe failed: {type(exc).__name__}: {exc}"
 
 
+class Detail(BaseModel):
+    """Why one finding cost a criterion points, as data a report can phrase in any language.
+
+    `summary_key` says which kind of reason it is: `predicate` (a predicate over the value failed: `field`,
+    `observed`, `op` and `expected` say which), `missing` (the field is absent from the value), `error` (the
+    probe could not finish: `observed` is its summary), `no_finding` (the check produced no finding at all).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: str
+    target: str | None = None  # the finding's target, else its subject; None for `no_finding`
+    outcome: Literal["not_met", "not_verified"]
+    summary_key: Literal["predicate", "missing", "error", "no_finding"]
+    field: str | None = None  # dotted path into the value; None: the value itself (or the status)
+    observed: Any = None
+    op: str | None = None  # equals | in | not_in | empty | subset_of | gte | lte | status
+    expected: Any = None
+
+
 class CriterionResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,17 +83,46 @@ class CriterionResult(BaseModel):
     points: float
     max: float
     status: str  # met | partial | not_met | not_verified | not_applicable
-    reason: str | None = None  # one line for every point lost
+    reason: str | None = None  # one line (English) for every point lost
+    details: list[Detail] = Field(default_factory=list)  # the same reasons, structured (at most a few)
     checks: list[str] = Field(default_factory=list)  # the check ids the criterion read
+    version: int | None = None  # the criterion's version in the criteria file
+
+
+class UseReason(BaseModel):
+    """One reason for a use verdict; `code` names it, the other fields fill it in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Literal["outside_profile", "blocker", "below_threshold", "near_threshold", "not_verified"]
+    criterion: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    profile: str | None = None
+
+
+class UseVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str  # a use of the profile (its `uses:` list), e.g. "patients"
+    verdict: Literal["fits", "reservations", "unfit", "not_assessed"]
+    reasons: list[UseReason] = Field(default_factory=list)
 
 
 class Score(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     profile: str
+    profile_version: int | None = None
+    criteria_version: int | None = None
     value: float = Field(ge=0, le=100)
     grade: str = Field(pattern=r"^(A\+|A|B|C|D|E|F)$")
     blockers: list[str] = Field(default_factory=list)
+    # Position among the audit's providers of the same kind (mail, chat): scores compare within a kind only.
+    # Shared by ties ("1, 2, 2, 4"); None when the score was computed outside an audit.
+    rank: int | None = None
+    rank_of: int | None = None
+    uses: list[UseVerdict] = Field(default_factory=list)
     criteria: list[CriterionResult] = Field(default_factory=list)
 
 

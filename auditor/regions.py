@@ -10,10 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from auditor.errors import ConfigError
+from auditor.datafile import read_data
 
 REGIONS_FILE = Path(__file__).parent / "data" / "regions.yaml"
 
@@ -42,10 +41,18 @@ class AdequacyDecision(BaseModel):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     url: str = Field(pattern=r"^https://")
     original_date: str | None = None
+    valid_until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # the decision expires then
     condition: Literal["dpf_certified"] | None = None  # adequacy holds only for certified organisations
-    scope: Text | None = None
+    scope: Text | None = None  # whom the decision covers, when not the whole country
+    scope_source: str | None = None  # where the scope statement was checked
     certain: bool  # False: reference or date not checked against the Official Journal
     source: str | None = None
+
+    def record(self) -> dict[str, object]:
+        """What a finding carries about the decision, so a report can show it with its limits."""
+        return {"id": self.id, "reference": self.reference, "date": self.date, "valid_until": self.valid_until,
+                "url": self.url, "condition": self.condition, "scope": self.scope.model_dump() if self.scope else None,
+                "scope_source": self.scope_source, "certain": self.certain, "source": self.source}
 
     @model_validator(mode="after")
     def _country_or_organisation(self) -> AdequacyDecision:
@@ -100,13 +107,7 @@ class Regions(BaseModel):
 @cache
 def load_regions(path: Path = REGIONS_FILE) -> Regions:
     """The region data, parsed and validated once per process."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Regions.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the region data ({exc.strerror})") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid region data: {exc}") from exc
+    return read_data(path, Regions, "region data")
 
 
 def _decisions_by_key(regions: Regions) -> dict[str, AdequacyDecision]:

@@ -25,6 +25,15 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 _REGION = {"enum": ["EU", "EEA", "adequacy", "third_country", "unknown"]}
+# An adequacy decision as findings carry it (auditor.regions.AdequacyDecision.record), or null.
+_DECISION = {"anyOf": [{"type": "null"}, {
+    "type": "object", "required": ["id", "reference", "date", "url", "certain"],
+    "properties": {"id": {"type": "string"}, "reference": {"type": "string"}, "date": {"type": "string"},
+                   "valid_until": {"type": ["string", "null"]}, "url": {"type": "string"},
+                   "condition": {"type": ["string", "null"]},
+                   "scope": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["fr", "en"]}]},
+                   "scope_source": {"type": ["string", "null"]}, "certain": {"type": "boolean"},
+                   "source": {"type": ["string", "null"]}}}]}
 
 # The `value` of each check id, as CHECKS.md defines it (the public contract).
 VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -36,10 +45,16 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
     "tls.ciphers": {"type": "object", "required": ["forward_secrecy", "aead_only", "weak"],
                     "properties": {"forward_secrecy": {"type": "boolean"}, "aead_only": {"type": "boolean"},
                                    "weak": _STR_LIST}},
+    # `anchor`: which anchor validated the chain ("public" bundle, a trust space's PKI id, or null); for a server
+    # of a trust space, `trust_space` and `space_anchor` (the space's PKI validates it)
     "tls.certificate": {"type": "object", "required": ["trusted", "hostname_match", "expired", "not_after", "key"],
                         "properties": {"trusted": {"type": "boolean"}, "hostname_match": {"type": "boolean"},
                                        "expired": {"type": "boolean"}, "not_after": {"type": "string"},
-                                       "key": {"type": "string"}}},
+                                       "key": {"type": "string"}, "anchor": {"type": ["string", "null"]},
+                                       "trust_space": {"type": "string"}, "space_anchor": {"type": "boolean"}}},
+    "trust_space": {"type": "object", "required": ["space", "pki", "domains", "anchored", "not_anchored"],
+                    "properties": {"space": {"type": "string"}, "pki": {"type": "string"}, "domains": _STR_LIST,
+                                   "anchored": {"type": ["boolean", "null"]}, "not_anchored": _STR_LIST}},
     "mta_sts": {"type": "object", "required": ["published", "mode", "valid", "mx_covered", "max_age", "errors"],
                 "properties": {"published": {"type": "boolean"}, "mode": {"enum": ["enforce", "testing", "none", None]},
                                "valid": {"type": "boolean"}, "mx_covered": {"type": ["boolean", "null"]},
@@ -51,23 +66,54 @@ VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
             "properties": {"record": {"type": ["string", "null"]},
                            "all": {"enum": ["-all", "~all", "?all", "+all", None]},
                            "lookups": {"type": "integer"}, "errors": _STR_LIST}},
+    # `pct` is removed by RFC 9989: always null since schema 1 documents written by this version (kept for
+    # readers of older documents); `testing` is t=y (test mode, not enforcement)
     "dmarc": {"type": "object", "required": ["record", "policy", "pct"],
               "properties": {"record": {"type": ["string", "null"]},
                              "policy": {"enum": ["reject", "quarantine", "none", None]},
-                             "pct": {"type": ["integer", "null"]}}},
+                             "pct": {"type": ["integer", "null"]}, "testing": {"type": ["boolean", "null"]},
+                             "subdomain_policy": {"enum": ["reject", "quarantine", "none", None]},
+                             "np": {"enum": ["reject", "quarantine", "none", None]}}},
     "https.hsts": {"type": "object", "required": ["max_age", "include_subdomains", "preload"],
                    "properties": {"max_age": {"type": "integer"}, "include_subdomains": {"type": "boolean"},
                                   "preload": {"type": "boolean"}}},
     "hosting.location": {"type": "object", "required": ["ip", "country", "region", "asn", "org", "sources"],
                          "properties": {"ip": {"type": "string"}, "country": {"type": ["string", "null"]},
                                         "region": _REGION, "asn": {"type": ["integer", "null"]},
-                                        "org": {"type": ["string", "null"]}, "sources": {"type": "array"}}},
+                                        "org": {"type": ["string", "null"]}, "sources": {"type": "array"},
+                                        "decision": _DECISION}},
+    # countries / outside_*: data-carrying servers only (auditor/probes/roles.py); roles: role -> countries of
+    # every located host; informational: hosts that carry no personal data (public website, MTA-STS policy host)
     "hosting.summary": {"type": "object", "required": ["countries", "outside_eu_eea", "outside_adequacy"],
                         "properties": {"countries": _STR_LIST, "outside_eu_eea": _STR_LIST,
-                                       "outside_adequacy": _STR_LIST}},
+                                       "outside_adequacy": _STR_LIST, "roles": {"type": "object"},
+                                       "informational": {"type": "object",
+                                                         "properties": {"countries": _STR_LIST,
+                                                                        "outside_eu_eea": _STR_LIST,
+                                                                        "hosts": _STR_LIST}}}},
+    # GDPR Chapter V: the importer (the provider's company) and data-carrying destinations outside the EU/EEA
+    "transfer": {"type": "object",
+                 "required": ["importer", "destinations", "outside_eu_eea", "outside_adequacy", "mechanism"],
+                 "properties": {"importer": {"type": "object", "required": ["country", "region", "decision"],
+                                             "properties": {"country": {"type": ["string", "null"]},
+                                                            "region": _REGION, "decision": _DECISION}},
+                                "destinations": {"type": "array", "items": {
+                                    "type": "object", "required": ["country", "region", "roles", "decision"],
+                                    "properties": {"country": {"type": "string"}, "region": _REGION,
+                                                   "roles": _STR_LIST, "decision": _DECISION}}},
+                                "outside_eu_eea": _STR_LIST, "outside_adequacy": _STR_LIST,
+                                "mechanism": {"enum": ["none", "adequacy", "safeguards", "unknown"]},
+                                "group_abroad": _STR_LIST}},
+    # access_laws: ids of auditor/data/access_laws.yaml reaching the provider; foreign_access: those scored;
+    # unassessed: countries of establishment outside the EU/EEA with no access-law data; decision: the adequacy
+    # decision of the company's country (DECISION), if it relies on one
     "jurisdiction.company": {"type": "object", "required": ["country", "region", "notes"],
                              "properties": {"country": {"type": ["string", "null"]}, "region": _REGION,
-                                            "notes": _STR_LIST, "parent_country": {"type": ["string", "null"]}}},
+                                            "notes": _STR_LIST, "parent_country": {"type": ["string", "null"]},
+                                            "parent_known": {"type": "boolean"}, "presence": _STR_LIST,
+                                            "access_laws": _STR_LIST, "foreign_access": _STR_LIST,
+                                            "unassessed": _STR_LIST, "decision": _DECISION,
+                                            "role": {"enum": ["processor", "controller", None]}}},
 }
 CLAIM_VALUE = {"type": "object", "required": ["claimed", "evidence_url", "verified", "checked_at", "sha256"],
                "properties": {"claimed": {"type": ["boolean", "null"]}, "evidence_url": {"type": ["string", "null"]},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +57,25 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
+def _pairs(text: str, form: str, valid: Callable[[str, str], bool]) -> list[tuple[str, str]]:
+    """`a=b,c=d` as pairs; an item that is not `a=b` or fails `valid` is a ValueError naming `form`."""
+    pairs = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not valid(key, value):
+            raise ValueError(f"expected {form}[,{form}…], got {item!r}")
+        pairs.append((key, value))
+    return pairs
+
+
+def parse_pki_roots(text: str) -> dict[str, Path]:
+    """`igc-sante=/path/roots.pem[,…]`: the roots to trust for a sector PKI instead of the shipped ones."""
+    return {name: Path(path) for name, path in _pairs(text, "PKI=FILE", lambda k, v: bool(k and v))}
+
+
 def parse_port_map(text: str) -> dict[int, int]:
     """`25=10025,443=10443`: where the lab listens instead of the well-known ports."""
-    result: dict[int, int] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        src, sep, dst = item.partition("=")
-        if not sep or not src.isdigit() or not dst.isdigit():
-            raise ValueError(f"expected PORT=PORT[,PORT=PORT…], got {item!r}")
-        result[int(src)] = int(dst)
-    return result
+    return {int(src): int(dst) for src, dst in _pairs(text, "PORT=PORT", lambda k, v: k.isdigit() and v.isdigit())}
 
 
 class Settings(BaseModel):
@@ -74,6 +84,9 @@ class Settings(BaseModel):
     resolver: str | None = None  # IP[:PORT]; None: the system's (/etc/resolv.conf)
     trust_anchor: Path = DEFAULT_TRUST_ANCHOR  # DS/DNSKEY records in zone-file format
     ca_bundle: Path | None = None  # None: certifi's bundle
+    # Sector PKI roots (auditor/data/trust_spaces.yaml) replaced by a PEM file per PKI id: the lab's stand-in
+    # IGC-Santé CA, or newer roots than the shipped ones.
+    pki_roots: dict[str, Path] = Field(default_factory=dict)
     geoip_db: Path | None = None  # a MaxMind-format database (GeoLite2, DB-IP lite, the lab's)
     timeout: float = Field(default=10.0, gt=0, le=300)  # one network operation
     probe_deadline: float = Field(default=60.0, gt=0, le=3600)  # one probe, hard
@@ -123,6 +136,11 @@ class Settings(BaseModel):
     @classmethod
     def _parse_port_map(cls, v: Any) -> Any:
         return parse_port_map(v) if isinstance(v, str) else v
+
+    @field_validator("pki_roots", mode="before")
+    @classmethod
+    def _parse_pki_roots(cls, v: Any) -> Any:
+        return parse_pki_roots(v) if isinstance(v, str) else v
 
     @field_validator("lang")
     @classmethod

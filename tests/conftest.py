@@ -6,11 +6,13 @@ import random
 from collections.abc import Iterator
 
 import pytest
+from goldens import scan_cases
 from labscan import start_lab
 
+from auditor.findings import Audit
 from auditor.lab import Lab
 from auditor.lab.hostile import HostileLab
-from auditor.settings import Settings
+from auditor.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,9 @@ def hostile_lab() -> Iterator[HostileLab]:
 def lab_settings(lab: Lab) -> Settings:
     """Settings that point every probe at the lab (short timeouts: loopback answers in milliseconds)."""
     return Settings(**lab.overrides(), timeout=3.0)
+
+
+@pytest.fixture(scope="session")
+def cases_audit(lab: Lab) -> Audit:
+    """One lab scan of the golden cases (tests/goldens.py), shared by the golden and judgement tests."""
+    return scan_cases(load_settings({**lab.overrides(), "timeout": 3.0}, environ={}))

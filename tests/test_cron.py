@@ -149,12 +149,14 @@ def regressions(diff: AuditDiff) -> set[tuple[str, str]]:
     return {(c.provider, c.check) for c in diff.of_kind("regression")}
 
 
-def test_diff_reports_exactly_the_three_changes_as_regressions(story: Story) -> None:
+def test_diff_reports_exactly_the_changes_as_regressions(story: Story) -> None:
     result = run([str(AUDITOR), "diff", "--db", str(story.db), "--json"], story.env)
     assert result.returncode == 0, result.stderr
     diff = AuditDiff.model_validate(json.loads(result.stdout))
     measured = regressions(diff) - {("exemplary", "score")}
-    assert measured == {("exemplary", "hosting.summary"), ("exemplary", "mta_sts"), ("exemplary", "claim.2fa")}
+    # the MX moved to the US: where the data is, and the transfer it makes (Chapter V), both regress
+    assert measured == {("exemplary", "hosting.summary"), ("exemplary", "transfer"), ("exemplary", "mta_sts"),
+                        ("exemplary", "claim.2fa")}
     # The score may follow (a grade lost, a new blocker): it is a consequence, never another provider's.
     assert all(c.provider == "exemplary" for c in diff.changes if c.kind != "neutral")
     by_check = {c.check: c for c in diff.of_kind("regression")}

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from labscan import checks, scan_lab
 
-from auditor.catalog import load_catalog
+from auditor.catalog import Provider, load_catalog
 from auditor.findings import Audit, Finding, Status
 from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
@@ -23,6 +23,7 @@ from auditor.net.http import HttpFetcher
 from auditor.net.rdap import NetworkOwner, RdapClient, cymru_name, parse_cymru
 from auditor.probes.context import ScanContext
 from auditor.probes.hosting import locate, location_finding, rescope
+from auditor.probes.jurisdiction import jurisdiction_finding, transfer_finding
 from auditor.scan import run_scan
 from auditor.schema import audit_document
 from auditor.settings import Settings, load_settings
@@ -325,3 +326,65 @@ def test_rdap_answers_are_untrusted_text() -> None:
     assert "\n" not in org and country is None and label == "NET-1 X NET"
     with pytest.raises(InvalidNetworkObject):
         parse_rdap({"objectClassName": "ip network"})  # no handle: not a network object (the client reports it)
+
+
+# --- foreign access laws, from data --------------------------------------------------------------------------
+def _company(**company: object) -> Provider:
+    return Provider.model_validate({"id": "p", "name": "P", "kind": "mail", "mail_domains": ["p.example"],
+                                    "company": {"legal_name": "P", **company}})
+
+
+def test_cloud_act_reaches_a_us_establishment() -> None:
+    """Defect 8: an EU company with an establishment in the US is reached by the CLOUD Act (via presence)."""
+    f = jurisdiction_finding(_company(country="DE", presence=["US"]))
+    assert f.value["foreign_access"] == ["us_cloud_act"] and f.status == Status.WARN
+    assert f.evidence["access_laws"][0]["via"] == ["presence"]
+    assert jurisdiction_finding(_company(country="DE")).value["foreign_access"] == []
+
+
+def test_access_laws_of_other_countries_are_risks_and_gaps_are_said() -> None:
+    uk = jurisdiction_finding(_company(country="GB"))
+    assert uk.value["access_laws"] == ["uk_ipa_2016"] and uk.value["foreign_access"] == []
+    assert uk.value["decision"]["valid_until"] == "2031-12-27" and uk.value["decision"]["certain"] is False
+    canada = jurisdiction_finding(_company(country="CA"))
+    assert canada.value["unassessed"] == ["CA"] and any("not assessed" in n for n in canada.value["notes"])
+    assert canada.value["decision"]["scope"]["en"].startswith("Commercial organisations subject to PIPEDA")
+
+
+def test_unknown_parent_is_not_no_parent() -> None:
+    unknown = jurisdiction_finding(_company(country="DE", parent="unknown"))
+    none = jurisdiction_finding(_company(country="DE", parent=None))
+    assert unknown.value["parent_known"] is False and none.value["parent_known"] is True
+    assert unknown.value["parent_country"] is None and none.value["parent_country"] is None
+
+
+def test_uncertain_decision_and_scope_reach_the_location() -> None:
+    """Defect 9: the UK renewal (number not found: certain false) and its validity reach hosting.location."""
+    uk = location_finding("mx.example.co.uk", GeoFact("192.0.2.7", "GB", "GB", "lab", False), dpf_certified=None)
+    decision = uk.value["decision"]
+    assert decision["id"] == "GB" and decision["certain"] is False and decision["valid_until"] == "2031-12-27"
+    assert "number not found" in decision["reference"] and decision["source"].startswith("https://")
+    ca = location_finding("mx.example.ca", GeoFact("192.0.2.8", "CA", "CA", "lab", False), dpf_certified=None)
+    assert ca.value["decision"]["scope"]["fr"].startswith("Organisations commerciales soumises à la PIPEDA")
+    us = location_finding("mx.example.com", GeoFact("192.0.2.9", "US", "US", "lab", False), dpf_certified=False)
+    assert us.value["region"] == "third_country" and us.value["decision"] is None
+
+
+def _located(host: str, country: str, region: str) -> Finding:
+    return Finding(id="hosting.location", subject=host, target="192.0.2.1", status=Status.PASS,
+                   value={"ip": "192.0.2.1", "country": country, "region": region, "asn": None, "org": None,
+                          "sources": [], "decision": None}, summary="s")
+
+
+def test_no_data_carrying_server_located_is_not_no_transfer() -> None:
+    """Only a public website was located: whether data leave the EU/EEA is unknown, never 'no transfer'."""
+    web_only = Provider.model_validate({"id": "p", "name": "P", "kind": "chat", "company": {"legal_name": "P",
+                                        "country": "IE"}, "endpoints": {"web": ["www.p.example"]}})
+    transfer = transfer_finding(web_only, [_located("www.p.example", "US", "third_country")])
+    assert transfer.value["mechanism"] == "unknown" and transfer.status == Status.ERROR
+    assert "no data-carrying server" in transfer.summary
+    chat = Provider.model_validate({"id": "p", "name": "P", "kind": "chat", "company": {"legal_name": "P",
+                                    "country": "IE"}, "endpoints": {"chat": ["chat.p.example"]}})
+    assert transfer_finding(chat, [_located("chat.p.example", "DE", "EU")]).value["mechanism"] == "none"
+    assert transfer_finding(chat, [_located("chat.p.example", "US", "third_country")]).value["mechanism"] == \
+        "safeguards"

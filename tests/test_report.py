@@ -29,7 +29,6 @@ from auditor.report import (
     render_csv,
     render_html,
     render_markdown,
-    suitability,
 )
 from auditor.report import html as html_mod
 from auditor.report.charts import region_chart, score_chart
@@ -37,7 +36,8 @@ from auditor.report.context import CHANGE_KINDS
 from auditor.report.html import GLOSSARY_TERMS, LIMIT_ITEMS, METHOD_ITEMS, css_string
 from auditor.report.i18n import LANGS, keys_used_in, load_catalog
 from auditor.report.text import csv_cell, md
-from auditor.report.view import CRITERION_SYMBOLS, REGIONS, USES, VERDICT_SYMBOLS, build_view, clean, safe_url
+from auditor.report.view import CRITERION_SYMBOLS, REGIONS, VERDICT_SYMBOLS, build_view, clean, safe_url
+from auditor.scoring import rank_within_kinds
 
 DATA = Path(__file__).parent / "data" / "report"
 REPORT_DIR = Path(html_mod.__file__).parent
@@ -136,7 +136,7 @@ def scored_audit(lab: bool = True) -> Audit:
     return Audit(audit_id="2026-11-29T0400Z-abcd", started_at="2026-11-29T04:00:00Z",
                  finished_at="2026-11-29T04:12:00Z", complete=True, tool_version="0.1.0", profile="rgpd",
                  vantage=Vantage(resolver="127.0.0.1:5353", host="lab-host", lab=lab),
-                 providers=[signal, evil, posteo, unscored])
+                 providers=rank_within_kinds([signal, evil, posteo, unscored]))
 
 
 def unscored_audit() -> Audit:
@@ -151,8 +151,12 @@ def criteria() -> dict[str, CriterionInfo]:
 
 
 def context(lang: str = "fr", **kw: Any) -> ReportContext:
+    from auditor.report import profile_info
+    from auditor.scoring import load_profile
+
+    profile, uses = profile_info(load_profile("rgpd"))
     base: dict[str, Any] = {
-        "lang": lang, "generated_at": GENERATED, "criteria": criteria(),
+        "lang": lang, "generated_at": GENERATED, "criteria": criteria(), "profile": profile, "uses": uses,
         "branding": Branding(firm="Cabinet Dupont & Associés", client="Clinique <Saint-Jean>",
                              logo=(DATA / "logo.png").read_bytes()),
         "previous_audit_id": "2026-10-29T0400Z-0001",
@@ -200,7 +204,7 @@ def test_keys_built_from_data_exist() -> None:
     # Keys the templates assemble at render time ("status." ~ code): one per value of each vocabulary.
     vocabularies = {
         "status": [str(s) for s in Status], "status_help": [str(s) for s in Status],
-        "criterion_status": list(CRITERION_SYMBOLS), "verdict": list(VERDICT_SYMBOLS), "use": list(USES),
+        "criterion_status": list(CRITERION_SYMBOLS), "verdict": list(VERDICT_SYMBOLS),
         "region": list(REGIONS), "change_kind": list(CHANGE_KINDS), "method.measured": list(METHOD_ITEMS),
         "limits": list(LIMIT_ITEMS), "kind": ["mail", "chat", "mssante"],
     }
@@ -243,7 +247,7 @@ def test_renders_in_both_languages_without_missing_keys(make: Any, lang: str) ->
 def test_french_report_reads_french(reports: dict[str, str]) -> None:
     fr = reports["fr"]
     for text in ("Synthèse", "Comparaison", "Méthodologie", "Limites", "Glossaire", "1er décembre 2026",
-                 "87,5", "Échanges avec les patients", "Allemagne (DE)", "États-Unis (US)", "Pays tiers",
+                 "87,5", "Données de santé", "Allemagne (DE)", "États-Unis (US)", "Pays tiers",
                  "Chiffrement du transport", "régression", "Références juridiques"):
         assert text in fr, text
     assert "Executive summary" not in fr
@@ -342,8 +346,8 @@ def test_report_structure(reports: dict[str, str]) -> None:
              "id=\"methodology\"", "id=\"limitations\"", "id=\"references\"", "id=\"glossary\""]
     positions = [out.index(x) for x in order]
     assert positions == sorted(positions)
-    # Ranking: Posteo (87.5) first, the unscored MSSanté operator last.
-    assert out.index('id="p-1"') < out.index(">Posteo <") < out.index('id="p-2"')
+    # Ranking per kind: Signal (the only chat), then Posteo (87.5) first of the mail, the unscored last.
+    assert out.index('id="p-2"') < out.index(">Posteo <") < out.index('id="p-3"')
     assert out.index('id="p-4"') < out.index("Opérateur MSSanté <span")
     # Symbols and words, never colour alone.
     assert "✔</span> met" in out and "◐</span> partial" in out and "✘</span> not met" in out
@@ -386,26 +390,13 @@ def test_logo_must_be_png_or_jpeg() -> None:
 
 # --- view rules ---------------------------------------------------------------------------------------
 
-def test_suitability_rule() -> None:
-    def score(value: float, blockers: list[str] | None = None, unverified: bool = False) -> Score:
-        crit = [CriterionResult(id="c", points=0, max=1, status="not_verified")] if unverified else []
-        return Score(profile="rgpd", value=value, grade="B", blockers=blockers or [], criteria=crit)
-
-    assert suitability(None, "patients") == "not_assessed"
-    assert suitability(score(99, ["x"]), "internal") == "unfit"
-    assert suitability(score(80), "patients") == "fits"
-    assert suitability(score(80, unverified=True), "patients") == "reservations"
-    assert suitability(score(70), "patients") == "reservations"
-    assert suitability(score(69.9), "patients") == "unfit"
-    assert suitability(score(60), "internal") == "fits"
-
-
 def test_view_cleans_and_groups() -> None:
     view = build_view(scored_audit(), context("en"))
-    assert [p.id for p in view.providers] == ["posteo", "evil", "signal", "mss"]
-    assert [p.rank for p in view.providers] == [1, 2, 3, None]
+    # each kind together (chat, mail, then the unscored kind), in rank order within it
+    assert [p.id for p in view.providers] == ["signal", "posteo", "evil", "mss"]
+    assert [(p.rank, p.rank_of) for p in view.providers] == [(1, 1), (1, 2), (2, 2), (None, None)]
     assert view.regions == {"EU": 2, "EEA": 0, "adequacy": 0, "third_country": 1, "unknown": 1}
-    posteo = view.providers[0]
+    posteo = view.providers[1]
     assert posteo.grouped_by == "criteria" and posteo.countries == ["DE"]
     assert [g.key for g in posteo.groups][:2] == ["transport_encryption", "downgrade_protection"]
     mss = view.providers[3]

@@ -78,3 +78,10 @@ def test_bad_notify_table(tmp_path: Path, text: str, error: str) -> None:
     config.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(error)):
         load_settings({}, config=config, environ={})
+
+
+def test_pki_roots_from_env_and_bad_value() -> None:
+    s = load_settings(environ={"AUDITOR_PKI_ROOTS": "igc-sante=/tmp/roots.pem"})
+    assert s.pki_roots == {"igc-sante": Path("/tmp/roots.pem")}
+    with pytest.raises(ConfigError, match="pki_roots"):
+        load_settings({"pki_roots": "igc-sante"}, environ={})

@@ -136,6 +136,8 @@ class Lab:
             "resolver": self.resolver(),
             "port_map": dict(self.port_map),
             "ca_bundle": self.ca_bundle,
+            # the lab's sector CAs stand in for the real ones (e.g. IGC-Santé), as its CA does for the public bundle
+            "pki_roots": dict(self.private_ca_bundles),
             "trust_anchor": self.trust_anchor,
             "geoip_db": self.geoip_db,
             "lab": True,
@@ -146,9 +148,11 @@ class Lab:
     def flags(self) -> str:
         """The same as command-line flags, for `auditor scan`."""
         ports = ",".join(f"{k}={v}" for k, v in sorted(self.port_map.items()))
+        pkis = ",".join(f"{k}={v}" for k, v in sorted(self.private_ca_bundles.items()))
         return (
             f"--resolver {self.resolver()} --port-map {ports} --ca-bundle {self.ca_bundle} "
-            f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db} --lab "
+            + (f"--pki-roots {pkis} " if pkis else "")
+            + f"--trust-anchor {self.trust_anchor} --geoip-db {self.geoip_db} --lab "
             f"--reference-domains {REFERENCE_DOMAIN} --resolver-candidates {self.resolver()}"
         )
 

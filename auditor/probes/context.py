@@ -27,6 +27,7 @@ from auditor.net.vantage import dnssec_limit
 from auditor.probes.addresses import not_public
 from auditor.probes.hosting import rescope
 from auditor.settings import Settings
+from auditor.trust_spaces import SpaceAnchors, anchors, load_trust_spaces
 
 if TYPE_CHECKING:
     from auditor.probes.endpoint import TlsEndpoint
@@ -61,6 +62,7 @@ class ScanContext:
     roots: list[x509.Certificate]  # the CA bundle every certificate is judged against
     anchors: TrustAnchors  # DNSSEC trust anchors
     tls: TlsScanner
+    spaces: dict[str, SpaceAnchors] = field(default_factory=dict)  # trust space id -> its PKI roots
     dnssec_cache: ValidationCache = field(default_factory=ValidationCache)
     rdap: RdapClient | None = None  # ASN/organisation look-ups; None: not looked up (hosting findings say so)
     vantage: Vantage | None = None  # what this vantage point can test (None: not characterised, test everything)
@@ -78,8 +80,15 @@ class ScanContext:
             raise ConfigError(f"{bundle}: not a readable PEM CA bundle ({exc}); fix --ca-bundle") from exc
         return cls(settings, resolver, http, GeoLocator(settings.geoip_db),
                    Limits(settings.concurrency, settings.per_host), roots, load_trust_anchors(settings.trust_anchor),
-                   TlsScanner(settings.tls_scans, settings.tls_connections),
+                   TlsScanner(settings.tls_scans, settings.tls_connections), spaces=anchors(settings.pki_roots),
                    rdap=RdapClient(resolver, http, cache=rdap_cache))
+
+    def space_of(self, ep: TlsEndpoint) -> SpaceAnchors | None:
+        """The trust space whose PKI authenticates this endpoint: the MX hosts of the space's mail domains."""
+        if not ep.starttls:
+            return None  # web portals and chat endpoints are reached by browsers and apps: the web PKI
+        space = load_trust_spaces().space_for_mail_domain(ep.subject)
+        return self.spaces.get(space.id) if space and "smtp" in space.services else None
 
     async def validate(self, name: str, rdtype: str) -> DnssecResult:
         """DNSSEC validation of one question, from our anchors, through our resolver, with the run's cache.

@@ -1,4 +1,4 @@
-"""`spf` (RFC 7208) and `dmarc` (RFC 7489 + RFC 9989) for a mail domain: DNS around the pure parsers."""
+"""`spf` (RFC 7208) and `dmarc` (RFC 9989) for a mail domain: DNS around the pure parsers."""
 
 from __future__ import annotations
 
@@ -79,17 +79,17 @@ async def dmarc_finding(domain: str, ctx: ScanContext) -> Finding:
     evidence: dict[str, Any] = {"looked_up": [f"_dmarc.{n}" for n in looked], "selection_errors": selection.errors}
     if selection.record is None:
         why = "several DMARC records (none applies)" if selection.status == "multiple" else "no DMARC record"
-        return Finding(id="dmarc", subject=domain, status=Status.FAIL,
-                       value={"record": None, "policy": None, "pct": None}, summary=why, evidence=evidence)
+        return Finding(id="dmarc", subject=domain, status=Status.FAIL, value=parse_dmarc("").value(), summary=why,
+                       evidence=evidence)
     record = parse_dmarc(selection.record)
     value = record.value()
     evidence.update(errors=record.errors, warnings=record.warnings, tags=record.tags)
     policy = value["policy"]
     where = f" (from {looked[-1]})" if len(looked) > 1 else ""
-    if policy in ("reject", "quarantine") and (value["pct"] or 0) >= 100 and not record.testing:
+    if record.enforcing:
         status, summary = Status.PASS, f"DMARC p={policy}{where}"
-    elif policy in ("reject", "quarantine"):
-        status, summary = Status.WARN, f"DMARC p={policy} applied only partly (pct={value['pct']}){where}"
+    elif policy in ("reject", "quarantine"):  # t=y (RFC 9989 §4.7)
+        status, summary = Status.WARN, f"DMARC p={policy} in test mode (t=y): not enforced{where}"
     elif policy == "none":
         status, summary = Status.WARN, f"DMARC p=none: monitoring only, spoofed mail is not refused{where}"
     else:

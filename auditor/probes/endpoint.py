@@ -187,7 +187,8 @@ async def _transport(ep: TlsEndpoint, ctx: ScanContext, checks: list[str]) -> tu
             findings += _tls_not_scanned(ep, status, reason)
             return [*_noted(findings, plan), *locations, *refused], scans
     cert = _verdict("tls.certificate", ep, lambda: certificate_finding(ep.subject, ep.target, ep.host, scans,
-                                                                      ctx.roots, opportunistic=ep.starttls))
+                                                                      ctx.roots, opportunistic=ep.starttls,
+                                                                      space=ctx.space_of(ep)))
 
     def protocols() -> Finding:
         found = protocols_finding(ep.subject, ep.target, scans)

@@ -28,7 +28,7 @@ from auditor.findings import Finding, Status, error
 from auditor.net.dns import DnsError, txt_strings
 from auditor.net.geo import GeoFact
 from auditor.net.rdap import NetworkOwner
-from auditor.regions import region_of
+from auditor.regions import decision_for, region_of
 
 if TYPE_CHECKING:  # context imports this module (to re-judge shared hosts): no import cycle at run time
     from auditor.probes.context import ScanContext
@@ -51,8 +51,10 @@ def location_finding(host: str, geo: GeoFact, owner: NetworkOwner | None = None,
     sources = [geo.source] if geo.country else []
     if owner is not None and owner.source:
         sources.append(owner.source)
+    decision = decision_for(geo.country) if region == "adequacy" else None
     value = {"ip": geo.ip, "country": geo.country, "region": region,
-             "asn": owner.asn if owner else None, "org": owner.org if owner else None, "sources": sources}
+             "asn": owner.asn if owner else None, "org": owner.org if owner else None, "sources": sources,
+             "decision": decision.record() if decision else None}
     evidence: dict[str, Any] = {
         "geoip": {"country": geo.country, "registered_country": geo.registered_country, "source": geo.source,
                   "fallback": geo.fallback},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -10,6 +13,7 @@ from auditor.net.certs import CertFacts, analyse_chain
 from auditor.net.tls import TlsScan
 from auditor.net.tls_enum import MALFORMED_CHAIN, VERSIONS
 from auditor.policy.tls_eval import TlsFacts, classify_ciphers, grade
+from auditor.trust_spaces import SpaceAnchors
 
 ORDER = list(VERSIONS)  # SSLv2 … TLSv1.3
 BROKEN = {"SSLv2", "SSLv3"}
@@ -88,30 +92,54 @@ def _cert_status(facts: CertFacts, opportunistic: bool) -> tuple[Status, str]:
     return status, "; ".join(problems)
 
 
+def _anchored(chain: list[x509.Certificate], host: str, roots: list[x509.Certificate],
+              space: SpaceAnchors | None) -> tuple[CertFacts, dict[str, Any]]:
+    """Trust against the public bundle and, for a server of a trust space, against the space's PKI too.
+
+    `trusted` holds when either anchor validates the chain; `anchor` says which one did ("public" first, else
+    the PKI id, else None). In a trust space `space_anchor` says whether the space's PKI validates it: the
+    space's peers authenticate servers with that PKI, whatever the web PKI says.
+    """
+    facts = analyse_chain(chain, host, roots)
+    anchor = "public" if facts.trusted else None
+    extra: dict[str, Any] = {}
+    if space is not None:
+        in_space = analyse_chain(chain, host, list(space.roots))
+        if in_space.trusted and not facts.trusted:
+            facts, anchor = replace(facts, trusted=True, trust_error=None), space.pki
+        extra = {"trust_space": space.space, "space_anchor": in_space.trusted}
+    return facts, {"anchor": anchor, **extra}
+
+
 def certificate_finding(subject: str, target: str, host: str, scans: list[TlsScan],
-                        roots: list[x509.Certificate], *, opportunistic: bool) -> Finding:
-    per_address: list[tuple[Status, str, CertFacts | None, TlsScan]] = []
+                        roots: list[x509.Certificate], *, opportunistic: bool,
+                        space: SpaceAnchors | None = None) -> Finding:
+    per_address: list[tuple[Status, str, CertFacts | None, TlsScan, dict[str, Any]]] = []
     for scan in scans:
         if MALFORMED_CHAIN in scan.command_errors:  # every client would refuse it
-            per_address.append((Status.FAIL, scan.command_errors[MALFORMED_CHAIN], None, scan))
+            per_address.append((Status.FAIL, scan.command_errors[MALFORMED_CHAIN], None, scan, {}))
             continue
         if scan.error is not None or not scan.chain:
-            per_address.append((Status.ERROR, scan.error or "no certificate received", None, scan))
+            per_address.append((Status.ERROR, scan.error or "no certificate received", None, scan, {}))
             continue
-        facts = analyse_chain(scan.chain, host, roots)
+        facts, anchoring = _anchored(scan.chain, host, roots, space)
         status, summary = _cert_status(facts, opportunistic)
-        per_address.append((status, summary, facts, scan))
+        if space is not None and not anchoring["space_anchor"]:
+            problem = f"not issued under {space.pki}, the PKI of the {space.space} trust space"
+            status, summary = (Status.WARN, problem) if status == Status.PASS else (status, f"{summary}; {problem}")
+        per_address.append((status, summary, facts, scan, anchoring))
     status = worst([p[0] for p in per_address])
     chosen = next(p for p in per_address if p[0] == status)
-    shown = chosen[2] or next((p[2] for p in per_address if p[2] is not None), None)
+    shown = chosen if chosen[2] is not None else next((p for p in per_address if p[2] is not None), None)
     evidence = {"addresses": [{"ip": s.ip, "status": st.value, "summary": sm,
                                "subject": f.subject if f else None, "issuer": f.issuer if f else None,
                                "names": f.names if f else [], "not_before": f.not_before if f else None,
-                               "trust_error": f.trust_error if f else None,
+                               "trust_error": f.trust_error if f else None, **an,
                                "chain_pem": [c.public_bytes(Encoding.PEM).decode() for c in s.chain][:5]}
-                              for st, sm, f, s in per_address]}
+                              for st, sm, f, s, an in per_address]}
+    value = {**shown[2].value(), **shown[4]} if shown and shown[2] else None
     return Finding(id="tls.certificate", subject=subject, target=target, status=status,
-                   value=shown.value() if shown else None, summary=f"{chosen[1]}"[:500], evidence=evidence)
+                   value=value, summary=f"{chosen[1]}"[:500], evidence=evidence)
 
 
 

@@ -19,11 +19,11 @@ from auditor.report.context import (
     changes_info,
     criteria_info,
     logo_data_uri,
+    profile_info,
 )
 from auditor.report.html import CSP, render_html
 from auditor.report.i18n import LANGS, Lang, MissingTranslation, Translator
 from auditor.report.text import CSV_COLUMNS, render_csv, render_markdown
-from auditor.report.view import USE_THRESHOLDS, USES, suitability
 from auditor.report.wiring import default_context, render_audit_html, render_audit_markdown
 
 __all__ = [
@@ -31,8 +31,6 @@ __all__ = [
     "CSP",
     "CSV_COLUMNS",
     "LANGS",
-    "USES",
-    "USE_THRESHOLDS",
     "Branding",
     "ChangeInfo",
     "CriterionInfo",
@@ -44,10 +42,10 @@ __all__ = [
     "criteria_info",
     "default_context",
     "logo_data_uri",
+    "profile_info",
     "render_audit_html",
     "render_audit_markdown",
     "render_csv",
     "render_html",
     "render_markdown",
-    "suitability",
 ]

@@ -84,6 +84,50 @@ class CriterionInfo(BaseModel):
         return self.explanation.get(lang) or self.explanation.get("fr") or ""
 
 
+class UseInfo(BaseModel):
+    """One use of the scoring profile (its `uses:` list): title per language, and the rule's numbers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: dict[str, str]
+    assessed: bool = True
+    threshold: float | None = None
+    margin: float = 0
+    reason: dict[str, str] = Field(default_factory=dict)  # why the profile does not assess it
+
+    def title_in(self, lang: str, fallback: str) -> str:
+        return self.title.get(lang) or self.title.get("fr") or fallback
+
+
+class ProfileInfo(BaseModel):
+    """The scoring profile the report's scores were computed under, as its file describes it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    title: dict[str, str]
+    version: int
+    reviewed: str
+    criteria_version: int | None = None
+    criteria_reviewed: str | None = None
+
+
+def profile_info(profile: Any, criteria: Any = None) -> tuple[ProfileInfo, dict[str, UseInfo]]:
+    """ProfileInfo and the uses from the scoring package's Profile (and Criteria), without importing it."""
+    data = _plain(profile)
+    crit = _plain(criteria) if criteria is not None else {}
+    info = ProfileInfo(id=str(data["id"]), title=_plain(data["title"]), version=int(data["version"]),
+                       reviewed=str(data["reviewed"]), criteria_version=crit.get("version"),
+                       criteria_reviewed=crit.get("reviewed"))
+    uses: dict[str, UseInfo] = {}
+    for item in data.get("uses") or ():
+        use = _plain(item)
+        uses[str(use["id"])] = UseInfo(title=_plain(use["title"]), assessed=bool(use.get("assessed", True)),
+                                       threshold=use.get("threshold"), margin=float(use.get("margin") or 0),
+                                       reason=_plain(use["reason"]) if use.get("reason") else {})
+    return info, uses
+
+
 class ChangeInfo(BaseModel):
     """One difference since the previous audit, as the diff module reports it.
 
@@ -154,6 +198,12 @@ class ReportContext(BaseModel):
     lang: Lang = "fr"
     branding: Branding = Field(default_factory=Branding)
     criteria: dict[str, CriterionInfo] = Field(default_factory=dict)
+    profile: ProfileInfo | None = None  # None: the audit's profile could not be loaded (texts fall back to ids)
+    uses: dict[str, UseInfo] = Field(default_factory=dict)  # in the profile's order
     changes: list[ChangeInfo] | None = None  # None: no comparison was made (the section is left out)
     previous_audit_id: str | None = None
     generated_at: datetime = Field(default_factory=_now)
+
+    def use_title(self, use: str) -> str:
+        info = self.uses.get(use)
+        return info.title_in(self.lang, use) if info else use

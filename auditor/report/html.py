@@ -23,9 +23,6 @@ from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
     NAME_LIMIT,
-    RESERVATION_MARGIN,
-    USE_THRESHOLDS,
-    USES,
     ReportView,
     build_view,
     clean,
@@ -109,6 +106,15 @@ def _clean_change(c: ChangeInfo, names: dict[str, str]) -> ChangeInfo:
                       subject=clean(c.subject, NAME_LIMIT) if c.subject else None)
 
 
+def uses_rule(view: ReportView, ctx: ReportContext, tr: Translator) -> str:
+    """The use rule in words, with each assessed use's threshold from the profile (see UseRule)."""
+    assessed = [(u, ctx.uses[u]) for u in view.use_ids if u in ctx.uses and ctx.uses[u].assessed]
+    thresholds = ", ".join(f"{clean(ctx.use_title(u), NAME_LIMIT)} {tr.number(info.threshold or 0)}"
+                           for u, info in assessed)
+    margin = max((info.margin for _, info in assessed), default=0)
+    return tr.t("summary.uses_rule", thresholds=thresholds or "—", margin=tr.number(margin))
+
+
 def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> dict[str, Any]:
     """What the templates see. Public so the tests can render with the same names."""
     audit = view.audit
@@ -143,8 +149,8 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> di
         "finding_symbols": FINDING_SYMBOLS, "criterion_symbols": CRITERION_SYMBOLS,
         "finding_codes": set(FINDING_SYMBOLS), "criterion_codes": set(CRITERION_SYMBOLS),
         "change_kinds": CHANGE_KINDS, "change_symbols": CHANGE_SYMBOLS,
-        "uses": USES, "thresholds": USE_THRESHOLDS, "margin": RESERVATION_MARGIN,
-        "ranked_count": sum(1 for p in view.providers if p.rank is not None),
+        "uses": view.use_ids, "use_title": lambda u: clean(ctx.use_title(u), NAME_LIMIT),
+        "uses_rule": uses_rule(view, ctx, tr),
         "columns_per_table": COLUMNS_PER_TABLE,
         "method_items": METHOD_ITEMS, "limit_items": LIMIT_ITEMS, "glossary_terms": GLOSSARY_TERMS,
         "score_svg": score_chart(view.providers, tr), "region_svg": region_chart(view.regions, tr),

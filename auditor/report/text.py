@@ -14,16 +14,13 @@ import re
 
 from auditor.findings import Audit
 from auditor.report.context import ReportContext
-from auditor.report.html import CHANGE_SYMBOLS, GLOSSARY_TERMS, LIMIT_ITEMS, METHOD_ITEMS
+from auditor.report.html import CHANGE_SYMBOLS, GLOSSARY_TERMS, LIMIT_ITEMS, METHOD_ITEMS, uses_rule
 from auditor.report.i18n import Translator
 from auditor.report.vantage import vantage_limits, vantage_line
 from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
     NAME_LIMIT,
-    RESERVATION_MARGIN,
-    USE_THRESHOLDS,
-    USES,
     MatrixCell,
     ProviderView,
     ReportView,
@@ -89,7 +86,7 @@ class _Markdown:
         return self.t("provider.country_value", name=self.tr.t_or(f"country.{code}", code), code=code)
 
     def uses_rule(self) -> str:
-        return self.t("summary.uses_rule", margin=RESERVATION_MARGIN, **USE_THRESHOLDS)
+        return uses_rule(self.view, self.ctx, self.tr)
 
     # --- sections ---
     def cover(self) -> None:
@@ -149,7 +146,7 @@ class _Markdown:
             self.out += [self.t("summary.no_scores"), ""]
         self.out += [f"### {self.t('summary.uses_title')}", "", self.t("summary.uses_intro"), ""]
         self.out += _table(
-            [self.t("common.provider"), *(self.t(f"use.{u}") for u in USES)],
+            [self.t("common.provider"), *(md(self.ctx.use_title(u)) for u in self.view.use_ids)],
             [[md(p.name), *(f"{u.symbol} {self.t('verdict.' + u.verdict)}" for u in p.uses)]
              for p in self.view.providers],
         )
@@ -192,7 +189,7 @@ class _Markdown:
         if p.score:
             blockers = ", ".join(self.criterion_title(b) for b in p.blockers) or self.t("summary.no_blockers")
             self.out += [f"- **{self.t('summary.blockers')}**{colon} {blockers}"]
-        uses = "; ".join(f"{self.t('use.' + u.use)}{colon} {u.symbol} {self.t('verdict.' + u.verdict)}"
+        uses = "; ".join(f"{md(self.ctx.use_title(u.use))}{colon} {u.symbol} {self.t('verdict.' + u.verdict)}"
                          for u in p.uses)
         countries = ", ".join(self.country(c) for c in p.countries) or self.t("provider.no_countries")
         self.out += [f"- **{self.t('provider.uses')}**{colon} {uses}",

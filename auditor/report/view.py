@@ -1,4 +1,4 @@
-"""The audit reshaped for reading: ranking, suitability per use, matrix, per-provider sections.
+"""The audit reshaped for reading: ranking per kind, verdicts per use, matrix, per-provider sections.
 
 Language-neutral: this module decides *what* a report says (status codes, symbols, groupings, counts); the
 HTML and Markdown renderers decide how to say it, through the translator. Every string taken from scanned
@@ -32,35 +32,10 @@ CRITERION_SYMBOLS: dict[str, str] = {
 }
 REGIONS: tuple[str, ...] = ("EU", "EEA", "adequacy", "third_country", "unknown")
 
-# --- the suitability rule, shown to the reader in the methodology section ---------------------------------
-#
-# For each use, a provider:
-#   * is "not assessed" when it has no score;
-#   * does "not fit" when its score lists any blocker, or its score is below (threshold - margin);
-#   * fits "with reservations" when its score is within `margin` points below the threshold, or when it
-#     reaches the threshold but some criterion could not be verified (a missing fact is never a good one);
-#   * "fits" otherwise.
-# Thresholds rise with exposure: patients are outside the organisation and cannot be asked to configure
-# anything; professionals exchange health data between organisations; internal use stays in one house.
-USES: tuple[str, ...] = ("patients", "professionals", "internal")
-USE_THRESHOLDS: dict[str, int] = {"patients": 80, "professionals": 70, "internal": 60}
-RESERVATION_MARGIN = 10
+# --- use verdicts: decided by the scoring profile (its `uses:`), carried in each score ------------------------
+
 Verdict = Literal["fits", "reservations", "unfit", "not_assessed"]
 VERDICT_SYMBOLS: dict[str, str] = {"fits": "✔", "reservations": "◐", "unfit": "✘", "not_assessed": "?"}
-
-
-def suitability(score: Score | None, use: str) -> Verdict:
-    """The verdict of the rule above for one provider's score and one use."""
-    if score is None:
-        return "not_assessed"
-    if score.blockers:
-        return "unfit"
-    threshold = USE_THRESHOLDS[use]
-    if score.value < threshold - RESERVATION_MARGIN:
-        return "unfit"
-    if score.value < threshold or any(c.status == "not_verified" for c in score.criteria):
-        return "reservations"
-    return "fits"
 
 
 # --- cleaning hostile text -------------------------------------------------------------------------------
@@ -173,7 +148,7 @@ class ClaimView:
 @dataclass(frozen=True)
 class UseView:
     use: str
-    verdict: Verdict
+    verdict: str  # one of VERDICT_SYMBOLS
     symbol: str
 
 
@@ -191,7 +166,8 @@ class ProviderView:
     name: str
     kind: str
     score: Score | None
-    rank: int | None
+    rank: int | None  # within the provider's kind
+    rank_of: int | None
     uses: list[UseView]
     groups: list[FindingGroup]
     grouped_by: Literal["criteria", "checks"]
@@ -227,6 +203,7 @@ class ReportView:
     references: list[Reference]
     criteria_ids: list[str] = field(default_factory=list)
     scored: bool = False
+    use_ids: list[str] = field(default_factory=list)  # the uses of the audit's profile, in its order
 
 
 def _finding_view(f: Finding) -> FindingView:
@@ -319,33 +296,24 @@ def _region_counts(servers: Iterable[ServerView]) -> dict[str, int]:
     return {r: counts.get(r, 0) for r in REGIONS}
 
 
-def _ranks(providers: list[ProviderResult]) -> dict[str, int]:
-    """Competition ranking (1, 2, 2, 4) over scored providers; unscored ones have no rank."""
-    scored = sorted((p for p in providers if p.score), key=lambda p: -p.score.value if p.score else 0)
-    ranks: dict[str, int] = {}
-    previous: float | None = None
-    rank = 0
-    for position, p in enumerate(scored, start=1):
-        assert p.score is not None
-        if p.score.value != previous:
-            rank, previous = position, p.score.value
-        ranks[p.id] = rank
-    return ranks
+def _use_views(score: Score | None, use_ids: list[str]) -> list[UseView]:
+    """The score's verdict for each use of the audit's profile; "not assessed" where the score has none."""
+    verdicts = {u.id: u.verdict for u in (score.uses if score else [])}
+    views = []
+    for use in use_ids:
+        verdict = verdicts.get(use, "not_assessed")
+        views.append(UseView(use, verdict, VERDICT_SYMBOLS.get(verdict, "?")))
+    return views
 
 
-def _use_view(score: Score | None, use: str) -> UseView:
-    verdict = suitability(score, use)
-    return UseView(use, verdict, VERDICT_SYMBOLS[verdict])
-
-
-def _provider_view(p: ProviderResult, rank: int | None) -> ProviderView:
+def _provider_view(p: ProviderResult, use_ids: list[str]) -> ProviderView:
     groups, grouped_by = _groups(p)
     servers = _servers(p)
     countries = sorted({s.country for s in servers if s.country})
     return ProviderView(
         id=clean(p.id, NAME_LIMIT), name=clean(p.name, NAME_LIMIT), kind=clean(p.kind, 40), score=p.score,
-        rank=rank,
-        uses=[_use_view(p.score, u) for u in USES],
+        rank=p.score.rank if p.score else None, rank_of=p.score.rank_of if p.score else None,
+        uses=_use_views(p.score, use_ids),
         groups=groups, grouped_by=grouped_by, servers=servers, claims=_claims(p),
         regions=_region_counts(servers),
         status_counts={s: sum(1 for f in p.checks if f.status == s) for s in FINDING_SEVERITY},
@@ -418,14 +386,16 @@ def _references(criteria: dict[str, CriterionInfo], used: list[str]) -> list[Ref
 
 def build_view(audit: Audit, ctx: ReportContext) -> ReportView:
     """Everything the renderers show, computed once."""
-    ranks = _ranks(audit.providers)
     # Keyed by the cleaned id the views carry, so the check matrix can find a view's findings again.
     by_clean_id = {clean(p.id, NAME_LIMIT): p for p in audit.providers}
+    # Scores compare within a kind: each kind's providers together, in the score's rank order.
     ordered = sorted(
         audit.providers,
-        key=lambda p: (p.score is None, -(p.score.value if p.score else 0), p.name.casefold()),
+        key=lambda p: (p.kind, p.score is None or p.score.rank is None, p.score.rank if p.score else 0,
+                       -(p.score.value if p.score else 0), p.name.casefold()),
     )
-    views = [_provider_view(p, ranks.get(p.id)) for p in ordered]
+    use_ids = list(ctx.uses) or list(dict.fromkeys(u.id for p in ordered for u in (p.score.uses if p.score else [])))
+    views = [_provider_view(p, use_ids) for p in ordered]
     criteria_ids: list[str] = []
     for p in ordered:
         for c in p.score.criteria if p.score else []:
@@ -438,5 +408,5 @@ def build_view(audit: Audit, ctx: ReportContext) -> ReportView:
     return ReportView(
         audit=audit, providers=views, matrix=matrix, regions=_region_counts(all_servers),
         kinds=dict(sorted(kinds.items())), references=_references(ctx.criteria, criteria_ids),
-        criteria_ids=criteria_ids, scored=scored,
+        criteria_ids=criteria_ids, scored=scored, use_ids=use_ids,
     )

@@ -4,10 +4,12 @@ the diff module, then the renderers. The renderers themselves stay free of those
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 
+from auditor.errors import ConfigError
 from auditor.findings import Audit
-from auditor.report.context import Branding, ReportContext, changes_info, criteria_info
+from auditor.report.context import Branding, ReportContext, changes_info, criteria_info, profile_info
 from auditor.report.html import render_html
 from auditor.report.text import render_markdown
 
@@ -20,11 +22,14 @@ def default_context(audit: Audit, lang: str = "fr", *, branding: Branding | None
     """
     # Imported here: scoring and diff are heavier and not needed by callers that bring their own data.
     from auditor.diff import diff_audits
-    from auditor.scoring import load_criteria
+    from auditor.scoring import load_criteria, load_profile
 
+    criteria = load_criteria()
     fields: dict[str, object] = {
-        "lang": lang, "branding": branding or Branding(), "criteria": criteria_info(load_criteria().criteria),
+        "lang": lang, "branding": branding or Branding(), "criteria": criteria_info(criteria.criteria),
     }
+    with suppress(ConfigError):  # a user's profile file no longer at hand: the report shows use ids instead
+        fields["profile"], fields["uses"] = profile_info(load_profile(audit.profile, criteria), criteria)
     if previous is not None:
         fields["changes"] = changes_info(diff_audits(previous, audit).changes, lang)
         fields["previous_audit_id"] = previous.audit_id

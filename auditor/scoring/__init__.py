@@ -5,6 +5,7 @@
     score = score_provider(result, profile, criteria)
     audit = score_audit(audit, "sante")     # every provider of a stored audit, re-scored
     table = rank([r.model_copy(update={"score": score_provider(r, profile, criteria)}) for r in results])
+                                            # per kind (mail, chat); rank_within_kinds() sets score.rank
 """
 
 from auditor.scoring.engine import (
@@ -13,8 +14,10 @@ from auditor.scoring.engine import (
     evaluate_criterion,
     evaluate_rule,
     rank,
+    rank_within_kinds,
     score_audit,
     score_provider,
+    use_verdict,
 )
 from auditor.scoring.models import (
     GRADES,
@@ -26,6 +29,7 @@ from auditor.scoring.models import (
     Reference,
     Rule,
     Text,
+    UseRule,
     builtin_profiles,
     load_criteria,
     load_profile,
@@ -43,12 +47,15 @@ __all__ = [
     "Reference",
     "Rule",
     "Text",
+    "UseRule",
     "builtin_profiles",
     "evaluate_criterion",
     "evaluate_rule",
     "load_criteria",
     "load_profile",
     "rank",
+    "rank_within_kinds",
     "score_audit",
     "score_provider",
+    "use_verdict",
 ]

@@ -22,7 +22,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from auditor.errors import ConfigError
-from auditor.findings import Audit, CriterionResult, Finding, ProviderResult, Score, Status
+from auditor.findings import (
+    Audit,
+    CriterionResult,
+    Detail,
+    Finding,
+    ProviderResult,
+    Score,
+    Status,
+    UseReason,
+    UseVerdict,
+)
 from auditor.scoring.models import (
     GRADES,
     Criteria,
@@ -31,12 +41,14 @@ from auditor.scoring.models import (
     Grade,
     Profile,
     Rule,
+    UseRule,
     load_criteria,
     load_profile,
     show,
 )
 
 MAX_NAMED = 3  # findings named in one reason before "and N more"
+MAX_DETAILS = 5  # structured details kept per criterion
 
 
 class Outcome(IntEnum):
@@ -56,6 +68,7 @@ class RuleResult:
     rule: Rule
     outcome: Outcome
     why: tuple[str, ...]  # one phrase per finding that made the outcome (worst ones first)
+    details: tuple[Detail, ...] = ()  # the same, structured
 
 
 # ---- one predicate over one finding --------------------------------------------------------------
@@ -115,43 +128,63 @@ def _where(finding: Finding) -> str:
     return f"{finding.id} {finding.target or finding.subject}"
 
 
-def _judge(rule: Rule, finding: Finding) -> tuple[Outcome, str]:
+_OP_NAMES = {"in_": "in", "value": "equals"}
+
+
+def _detail(finding: Finding, outcome: Outcome, key: str, expect: Expect | None = None,
+            observed: Any = None) -> Detail:
+    op = _OP_NAMES.get(expect.operator, expect.operator) if expect else None
+    expected = (expect.value if expect.operator == "value" else getattr(expect, expect.operator)) if expect else None
+    return Detail.model_validate({
+        "check": finding.id, "target": finding.target or finding.subject, "summary_key": key,
+        "outcome": "not_met" if outcome == Outcome.NOT_MET else "not_verified",
+        "field": expect.field if expect else None, "observed": observed, "op": op, "expected": expected})
+
+
+def _judge(rule: Rule, finding: Finding) -> tuple[Outcome, str, Detail | None]:
     if finding.status == Status.SKIP:
-        return Outcome.NOT_APPLICABLE, f"{_where(finding)}: skipped"
+        return Outcome.NOT_APPLICABLE, f"{_where(finding)}: skipped", None
     if finding.status == Status.ERROR:
-        return Outcome.UNKNOWN, f"{_where(finding)}: not verified ({finding.summary})"
-    failed: list[str] = []
-    missing: list[str] = []
+        return (Outcome.UNKNOWN, f"{_where(finding)}: not verified ({finding.summary})",
+                _detail(finding, Outcome.UNKNOWN, "error", observed=finding.summary))
+    failed: list[tuple[str, Detail]] = []
+    missing: list[Expect] = []
     for expect in rule.expect:
         observed = finding.status if expect.operator == "status" else _lookup(finding.value, expect.field)
         if observed is _ABSENT:
             if not expect.optional:
-                missing.append(str(expect.field))
+                missing.append(expect)
             continue  # an optional field that is absent: this predicate does not apply
         if not _holds(expect, finding, observed):
             name = expect.field or ("status" if expect.operator == "status" else "value")
-            failed.append(f"{name} is {show(observed)}, expected {expect.describe()}")
+            failed.append((f"{name} is {show(observed)}, expected {expect.describe()}",
+                           _detail(finding, Outcome.NOT_MET, "predicate", expect, observed)))
     if failed:
         # the first failed predicate is the one a reader needs; the others follow from fixing it or not
-        return Outcome.NOT_MET, f"{_where(finding)}: {failed[0]}"
+        text, detail = failed[0]
+        return Outcome.NOT_MET, f"{_where(finding)}: {text}", detail
     if missing:
-        return Outcome.UNKNOWN, f"{_where(finding)}: not verified ({', '.join(missing)} missing)"
-    return Outcome.MET, ""
+        names = ", ".join(str(e.field) for e in missing)
+        return (Outcome.UNKNOWN, f"{_where(finding)}: not verified ({names} missing)",
+                _detail(finding, Outcome.UNKNOWN, "missing", missing[0]))
+    return Outcome.MET, "", None
 
 
 def evaluate_rule(rule: Rule, findings: Sequence[Finding]) -> RuleResult:
     """One rule over every finding of its check, worst-of."""
     relevant = [f for f in findings if f.id == rule.check]
     if not relevant:
-        return RuleResult(rule, Outcome.UNKNOWN, (f"{rule.check}: not verified (no finding)",))
+        return RuleResult(rule, Outcome.UNKNOWN, (f"{rule.check}: not verified (no finding)",),
+                          (Detail(check=rule.check, outcome="not_verified", summary_key="no_finding"),))
     judged = [_judge(rule, f) for f in relevant]
-    worst = max(outcome for outcome, _ in judged)
-    why = [text for outcome, text in judged if outcome == worst and text]
+    worst = max(outcome for outcome, _, _ in judged)
+    why = [text for outcome, text, _ in judged if outcome == worst and text]
+    details = tuple(d for outcome, _, d in judged if outcome == worst and d is not None)
     if worst == Outcome.NOT_MET:
-        unknown = sum(1 for outcome, _ in judged if outcome == Outcome.UNKNOWN)
+        unknown = sum(1 for outcome, _, _ in judged if outcome == Outcome.UNKNOWN)
         if unknown:
             why.append(f"{unknown} more not verified")
-    return RuleResult(rule, worst, tuple(why))
+    return RuleResult(rule, worst, tuple(why), details)
 
 
 # ---- one criterion ------------------------------------------------------------------------------
@@ -165,14 +198,17 @@ def _summarise(why: Sequence[str]) -> str:
 
 def evaluate_criterion(criterion: Criterion, max_points: float, result: ProviderResult) -> CriterionResult:
     checks = criterion.checks
+
+    def row(**fields: Any) -> CriterionResult:
+        return CriterionResult(id=criterion.id, checks=checks, version=criterion.version, **fields)
+
     if result.kind not in criterion.applies_to:
-        return CriterionResult(id=criterion.id, points=0, max=0, status="not_applicable", checks=checks)
+        return row(points=0, max=0, status="not_applicable")
     rules = [evaluate_rule(rule, result.checks) for rule in criterion.reads]
     counted = [r for r in rules if r.outcome != Outcome.NOT_APPLICABLE]
     if not counted:
         reason = _summarise([w for r in rules for w in r.why]) or None
-        return CriterionResult(id=criterion.id, points=0, max=0, status="not_applicable", reason=reason,
-                               checks=checks)
+        return row(points=0, max=0, status="not_applicable", reason=reason)
     met = [r for r in counted if r.outcome == Outcome.MET]
     unknown = [r for r in counted if r.outcome == Outcome.UNKNOWN]
     not_met = [r for r in counted if r.outcome == Outcome.NOT_MET]
@@ -196,10 +232,13 @@ def evaluate_criterion(criterion: Criterion, max_points: float, result: Provider
 
     points = round(max_points * fraction, 2)
     reason = None
+    details: list[Detail] = []
     if points < max_points:
         reason = _summarise(list(dict.fromkeys(w for r in lost for w in r.why)))
-    return CriterionResult(id=criterion.id, points=points, max=max_points, status=status, reason=reason,
-                           checks=checks)
+        for detail in (d for r in lost for d in r.details):
+            if detail not in details and len(details) < MAX_DETAILS:
+                details.append(detail)
+    return row(points=points, max=max_points, status=status, reason=reason, details=details)
 
 
 # ---- a provider under a profile -----------------------------------------------------------------
@@ -216,8 +255,29 @@ def _worse(a: Grade, b: Grade) -> Grade:
     return a if GRADES.index(a) >= GRADES.index(b) else b
 
 
+def use_verdict(use: UseRule, profile: Profile, value: float, blockers: Sequence[str],
+                rows: Sequence[CriterionResult]) -> UseVerdict:
+    """The verdict for one use of the profile (the rule is in `UseRule`'s docstring), with its reasons."""
+    if not use.assessed:
+        return UseVerdict(id=use.id, verdict="not_assessed",
+                          reasons=[UseReason(code="outside_profile", profile=profile.id)])
+    assert use.threshold is not None  # UseRule guarantees it for an assessed use
+    if blockers:
+        return UseVerdict(id=use.id, verdict="unfit",
+                          reasons=[UseReason(code="blocker", criterion=b) for b in blockers])
+    if value < use.threshold - use.margin:
+        return UseVerdict(id=use.id, verdict="unfit",
+                          reasons=[UseReason(code="below_threshold", value=value, threshold=use.threshold)])
+    reasons = [UseReason(code="not_verified", criterion=r.id) for r in rows if r.status == "not_verified"]
+    if value < use.threshold:
+        reasons.insert(0, UseReason(code="near_threshold", value=value, threshold=use.threshold))
+    return UseVerdict(id=use.id, verdict="reservations" if reasons else "fits", reasons=reasons)
+
+
 def score_provider(result: ProviderResult, profile: Profile, criteria: Criteria) -> Score:
-    """The provider's score under `profile`: points, grade (capped by blockers), one result per criterion."""
+    """The provider's score under `profile`: points, grade (capped by blockers), one result per criterion,
+    and a verdict per use of the profile. `rank` is left to `rank_within_kinds` (it needs the other providers).
+    """
     rows: list[CriterionResult] = []
     blockers: list[str] = []
     cap: Grade = "A+"
@@ -234,7 +294,9 @@ def score_provider(result: ProviderResult, profile: Profile, criteria: Criteria)
     total = sum(r.max for r in rows)
     value = round(100 * sum(r.points for r in rows) / total, 1) if total else 0.0
     grade = _worse(_grade_for(value, profile), cap)
-    return Score(profile=profile.id, value=value, grade=grade, blockers=blockers, criteria=rows)
+    uses = [use_verdict(use, profile, value, blockers, rows) for use in profile.uses]
+    return Score(profile=profile.id, profile_version=profile.version, criteria_version=criteria.version,
+                 value=value, grade=grade, blockers=blockers, uses=uses, criteria=rows)
 
 
 def score_audit(audit: Audit, profile: str | Profile, criteria: Criteria | None = None) -> Audit:
@@ -245,17 +307,18 @@ def score_audit(audit: Audit, profile: str | Profile, criteria: Criteria | None 
     criteria = criteria or load_criteria()
     prof = profile if isinstance(profile, Profile) else load_profile(profile, criteria)
     providers = [p.model_copy(update={"score": score_provider(p, prof, criteria)}) for p in audit.providers]
-    return audit.model_copy(update={"profile": prof.id, "providers": providers})
+    return audit.model_copy(update={"profile": prof.id, "providers": rank_within_kinds(providers)})
 
 
 # ---- ranking ------------------------------------------------------------------------------------
 
 class Ranked(BaseModel):
-    """One line of a comparison table; `position` is shared by providers that tie."""
+    """One line of a comparison table; `position` is shared by providers of the same kind that tie."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     position: int | None  # None: not scored
+    of: int  # scored providers of this kind
     id: str
     name: str
     kind: str
@@ -272,26 +335,45 @@ def _rank_key(result: ProviderResult) -> tuple[Any, ...]:
 
 
 def rank(results: Sequence[ProviderResult]) -> list[Ranked]:
-    """Providers best first: grade, then score, then fewer blockers, then name.
+    """Providers best first within each kind (kinds in alphabetical order): grade, then score, then fewer
+    blockers, then name.
 
+    Scores compare within a kind only: a chat app and a mail provider are judged on different criteria (no
+    STARTTLS for chat, no per-endpoint TLS for mail), so one table of both would compare unlike things.
     Grade comes first because it carries the profile's blockers: a provider capped at D for hosting health
     data outside the EEA must not top the table on the strength of its TLS points.
 
     Equal scores, grades and blocker counts share a position ("1, 2, 2, 4"); unscored providers come last
-    with no position.
+    in their kind with no position.
     """
-    ordered = sorted(results, key=lambda r: (*_rank_key(r), r.name.casefold(), r.id))
     ranked: list[Ranked] = []
-    previous: tuple[Any, ...] | None = None
-    position = 0
-    for index, result in enumerate(ordered, start=1):
-        key = _rank_key(result)
-        if key != previous:
-            position, previous = index, key
-        score = result.score
-        ranked.append(Ranked(
-            position=position if score else None, id=result.id, name=result.name, kind=result.kind,
-            value=score.value if score else None, grade=score.grade if score else None,
-            blockers=len(score.blockers) if score else 0,
-        ))
+    for kind in sorted({r.kind for r in results}):
+        same = [r for r in results if r.kind == kind]
+        ordered = sorted(same, key=lambda r: (*_rank_key(r), r.name.casefold(), r.id))
+        scored = sum(1 for r in same if r.score is not None)
+        previous: tuple[Any, ...] | None = None
+        position = 0
+        for index, result in enumerate(ordered, start=1):
+            key = _rank_key(result)
+            if key != previous:
+                position, previous = index, key
+            score = result.score
+            ranked.append(Ranked(
+                position=position if score else None, of=scored, id=result.id, name=result.name, kind=kind,
+                value=score.value if score else None, grade=score.grade if score else None,
+                blockers=len(score.blockers) if score else 0,
+            ))
     return ranked
+
+
+def rank_within_kinds(results: Sequence[ProviderResult]) -> list[ProviderResult]:
+    """The same providers (same order) with `score.rank` and `score.rank_of` set from `rank`."""
+    table = {(r.kind, r.id): r for r in rank(results)}
+    out: list[ProviderResult] = []
+    for result in results:
+        line = table[(result.kind, result.id)]
+        if result.score is not None:
+            score = result.score.model_copy(update={"rank": line.position, "rank_of": line.of})
+            result = result.model_copy(update={"score": score})
+        out.append(result)
+    return out

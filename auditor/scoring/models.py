@@ -29,6 +29,7 @@ GRADES: tuple[Grade, ...] = ("A+", "A", "B", "C", "D", "E", "F")  # best first
 Kind = Literal["mail", "chat"]
 CHECK_ID = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 FIELD_PATH = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 # The predicates an Expect may carry; exactly one per Expect, so each reads as one plain sentence.
 OPERATORS = ("value", "equals", "in_", "not_in", "empty", "subset_of", "gte", "lte", "status")
@@ -48,7 +49,8 @@ class Text(_Frozen):
 
 class Reference(_Frozen):
     label: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https://")
+    url: str = Field(pattern=r"^https://")  # the text as read when `checked` is set (a copy says so in the label)
+    checked: str | None = Field(default=None, pattern=DATE)  # when the statement was checked against the text
 
 
 class Expect(_Frozen):
@@ -131,6 +133,8 @@ class Rule(_Frozen):
 
 class Criterion(_Frozen):
     id: str = Field(pattern=r"^[a-z0-9_]+$")
+    version: int = Field(ge=1)  # raised whenever what the criterion reads or accepts changes
+    reviewed: str = Field(pattern=DATE)  # when its rule and references were last checked
     title: Text
     explanation: Text
     applies_to: tuple[Kind, ...] = Field(min_length=1)
@@ -145,7 +149,7 @@ class Criterion(_Frozen):
 
 class Criteria(_Frozen):
     version: int
-    reviewed: str
+    reviewed: str = Field(pattern=DATE)
     criteria: tuple[Criterion, ...]
 
     @model_validator(mode="after")
@@ -179,15 +183,41 @@ class ProfileCriterion(_Frozen):
         return required_cap if self.required else None
 
 
+class UseRule(_Frozen):
+    """What a client may use a provider for under this profile, and the rule that decides it.
+
+    A use the profile does not cover (e.g. health data under a general GDPR profile) says `assessed: false`
+    and why (`reason`): its verdict is always "not assessed", never "fits". Otherwise a provider with a
+    blocker does not fit; below `threshold - margin` it does not fit; below `threshold`, or with a criterion
+    not verified, it fits with reservations; else it fits.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: Text
+    assessed: bool = True
+    reason: Text | None = None  # why the profile does not assess it
+    threshold: float | None = Field(default=None, ge=0, le=100)
+    margin: float = Field(default=10, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _assessed_or_why(self) -> UseRule:
+        if self.assessed and self.threshold is None:
+            raise ValueError("an assessed use needs a `threshold` (the score from which it fits)")
+        if not self.assessed and (self.reason is None or self.threshold is not None):
+            raise ValueError("a use with `assessed: false` needs a `reason` and no `threshold`")
+        return self
+
+
 class Profile(_Frozen):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
-    title: Text
+    title: Text  # the assessment's title, as a client report shows it
     description: Text
     version: int
-    reviewed: str
+    reviewed: str = Field(pattern=DATE)
     references: tuple[Reference, ...] = ()
     grades: dict[Grade, float]  # lowest score (0–100) for each grade
     required_cap: Grade
+    uses: tuple[UseRule, ...] = ()
     criteria: tuple[ProfileCriterion, ...] = Field(min_length=1)
 
     @field_validator("grades")
@@ -209,6 +239,9 @@ class Profile(_Frozen):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"criteria listed twice: {dupes}")
+        uses = [u.id for u in self.uses]
+        if len(uses) != len(set(uses)):
+            raise ValueError("a use is listed twice")
         return self
 
 
