@@ -82,11 +82,12 @@ def test_no_parent_is_not_a_failure(audit: Audit, rgpd: Audit, sante: Audit) -> 
 # ---- defect 8: the CLOUD Act reaches US companies, US parents and US establishments --------------------------
 
 def test_cloud_act_through_company_and_parent(audit: Audit, rgpd: Audit) -> None:
-    for pid, via in (("transatlantic", "company"), ("whatsapp", "parent")):
+    # WhatsApp Ireland: through its US parent, and through the group's US establishment (the catalog's presence)
+    for pid, via in (("transatlantic", ["company"]), ("whatsapp", ["parent", "presence"])):
         [company] = checks(audit, pid, "jurisdiction.company")
         assert company.value["foreign_access"] == ["us_cloud_act"], pid
         [law] = company.evidence["access_laws"]
-        assert law["via"] == [via] and law["url"].startswith("https://") and law["checked"]
+        assert law["via"] == via and law["url"].startswith("https://") and law["checked"]
         assert row(rgpd, pid, "no_third_country_parent").status == "not_met"
     # a Swiss company: Swiss surveillance law is shown as a risk, not scored (Switzerland has adequacy)
     [proton] = checks(audit, "proton", "jurisdiction.company")

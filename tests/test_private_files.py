@@ -4,6 +4,7 @@ file that is not its own."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ def open_umask() -> Iterator[None]:
 
 @pytest.fixture
 def audit() -> Audit:
-    posteo = ProviderResult.model_validate_json((GOLDEN / "posteo.json").read_text())
+    findings = json.loads((GOLDEN / "posteo.findings.json").read_text())  # real pipeline output, evidence left out
+    posteo = ProviderResult(id="posteo", name="Posteo", kind="mail", checks=findings)
     return Audit(audit_id="20261201T080000Z-abcdef", started_at="2026-12-01T08:00:00Z",
                  finished_at="2026-12-01T08:00:05Z", complete=True, tool_version="test", profile="rgpd",
                  vantage=Vantage(resolver="127.0.0.1", host="test", lab=True), providers=[posteo])
