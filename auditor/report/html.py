@@ -204,8 +204,12 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
             for r in u.reasons:
                 if r.code == "outside_profile":
                     continue
-                text = ph.use_reason(r) if r.code not in ("below_threshold", "near_threshold") \
-                    else tr.t("use_reason.score", value=tr.number(r.value or 0))
+                if r.code == "blocker":  # the ranking table names them
+                    text = tr.t("use_reason.blockers")
+                elif r.code in ("below_threshold", "near_threshold"):
+                    text = tr.t("use_reason.score", value=tr.number(r.value or 0))
+                else:
+                    text = ph.use_reason(r)
                 if text not in seen:
                     seen.append(text)
         return seen

@@ -89,7 +89,8 @@ class Phrases:
     def detail(self, d: Detail) -> str:
         """One reason a criterion lost points, in a sentence: where, what was measured, what was expected."""
         tr = self.tr
-        target = d.target if d.target and d.target != self.provider_id else None
+        # Provider-level checks name the provider, claims their evidence page: neither says where.
+        target = d.target if d.target and d.target != self.provider_id and "://" not in d.target else None
         if d.summary_key == "predicate":
             text = tr.t("detail.predicate", label=self.field_label(d.check, d.field),
                         observed=self.value(d.check, d.field, d.observed), expected=self.expected(d))

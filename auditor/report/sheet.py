@@ -8,6 +8,7 @@ from their English `summary`), cleaned here, phrased by the renderers through th
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ from auditor.findings import Detail, ProviderResult, Score
 from auditor.report.clean import NAME_LIMIT, clean, safe_url
 
 TEXT_LIMIT = 1200  # a law's summary, an adequacy decision's scope
-DETAILS_SHOWN = 2  # per criterion in a sheet; the annex has them all
+MAJOR_LOSS = 3  # points; smaller gaps (hygiene items) are in the action list only
+DETAILS_SHOWN = 1  # per criterion in a sheet; the annex has them all
 
 # The order of a provider's recommendations: what blocks first, then what caps, then the points lost.
 _STATUS_ORDER = {"not_met": 0, "not_verified": 1, "partial": 2}
@@ -26,12 +28,15 @@ _URL = re.compile(r"https?://[^\s)\]]+")
 class Link:
     text: str  # the cleaned URL, shown even when it is not safe to link
     url: str | None  # safe for an href
+    host: str  # the site, for a short link text (the annex shows whole URLs)
 
 
 def link(value: Any) -> Link | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    return Link(text=clean(value, 200), url=safe_url(value.strip()))
+    url = safe_url(value.strip())
+    host = urlsplit(url).netloc.removeprefix("www.") if url else ""
+    return Link(text=clean(value, 200), url=url, host=clean(host, 80) or clean(value, 80))
 
 
 def first_link(text: Any) -> Link | None:
@@ -201,6 +206,15 @@ class Claim:
     valid_until: str | None
 
 
+LEVELS = ("attested", "stated", "third_party", "not_found", "contradicted", "expired", None)
+
+
+def by_level(made: list[Claim]) -> list[tuple[str | None, list[Claim]]]:
+    """Claims grouped by evidence level, strongest first (a sheet lists each level once)."""
+    return [(level, [c for c in made if c.level == level]) for level in LEVELS
+            if any(c.level == level for c in made)]
+
+
 def claims(p: ProviderResult) -> tuple[list[Claim], list[str]]:
     """(the claims the provider makes, with their evidence level; the names of those not made or unknown)."""
     made, other = [], []
@@ -230,6 +244,7 @@ class Issue:
     points: float
     max: float
     blocker: bool  # it caps the grade under this profile
+    major: bool  # a blocker, or at least MAJOR_LOSS points lost: its meaning is spelled out in the sheet
     details: list[Detail]
     more: int  # details not shown in the sheet
 
@@ -240,6 +255,7 @@ class SheetFacts:
     transfer: Transfer | None
     hosting: Hosting | None
     claims: list[Claim]
+    claim_levels: list[tuple[str | None, list[Claim]]]
     unclaimed: list[str]
     issues: list[Issue]
     met: list[str] = field(default_factory=list)  # criteria fully met
@@ -259,6 +275,7 @@ def issues(score: Score | None) -> tuple[list[Issue], list[str]]:
                    for d in c.details]
         found.append(Issue(criterion=c.id, status=c.status, points=c.points, max=c.max,
                            blocker=c.id in score.blockers,
+                           major=c.id in score.blockers or c.max - c.points >= MAJOR_LOSS,
                            details=details[:DETAILS_SHOWN], more=max(0, len(details) - DETAILS_SHOWN)))
     found.sort(key=lambda i: (not i.blocker, _STATUS_ORDER[i.status], -(i.max - i.points)))
     return found, met
@@ -268,4 +285,4 @@ def sheet_facts(p: ProviderResult) -> SheetFacts:
     made, other = claims(p)
     found, met = issues(p.score)
     return SheetFacts(company=company(p), transfer=transfer(p), hosting=hosting(p), claims=made,
-                      unclaimed=other, issues=found, met=met)
+                      claim_levels=by_level(made), unclaimed=other, issues=found, met=met)

@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from auditor.findings import Audit
-from auditor.report.clean import NAME_LIMIT, clean
+from auditor.report.clean import _INVISIBLE, NAME_LIMIT, clean
 from auditor.report.context import ReportContext
 from auditor.report.html import TEMPLATES, Document, template_globals
 from auditor.report.i18n import Translator
@@ -35,9 +35,14 @@ class MdSafe(str):
     """Markdown already escaped (a macro's output, a link): printed as is."""
 
 
+_BLANKS = re.compile(r"[ \t\r\n\f\v]+")  # not the no-break spaces of French typography
+
+
 def md(text: object, limit: int = MD_TEXT_LIMIT) -> str:
     """Untrusted text made inert in Markdown, on one line: HTML entities for <>&, backslashes before syntax."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(clean(text, limit), quote=False))
+    line = _BLANKS.sub(" ", _INVISIBLE.sub("\ufffd", str(text)))
+    line = line if len(line) <= limit else line[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(line, quote=False))
 
 
 def _finalize(value: Any) -> str:
