@@ -214,7 +214,7 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
                     seen.append(text)
         return seen
 
-    glob = {
+    glob: dict[str, Any] = {
         "lang": lang, "ctx": ctx, "audit": audit, "view": view, "branding": ctx.branding, "document": document,
         "sections": CLIENT_SECTIONS if document == "report" else ANNEX_SECTIONS, "closing_blocks": CLOSING_BLOCKS,
         "title": title(ctx, tr), "profile": ctx.profile,

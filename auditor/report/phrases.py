@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.findings import Detail, UseReason
+from auditor.report.clean import NAME_LIMIT, clean
 from auditor.report.context import ReportContext
 from auditor.report.i18n import Translator
 from auditor.report.sheet import Company, Decision, Hosting
-from auditor.report.clean import NAME_LIMIT, clean
 
 VALUE_LIMIT = 80
 LIST_SHOWN = 6  # values of a list shown in a detail; the annex has them all

@@ -8,9 +8,9 @@ from their English `summary`), cleaned here, phrased by the renderers through th
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from auditor.findings import Detail, ProviderResult, Score
 from auditor.report.clean import NAME_LIMIT, clean, safe_url
@@ -29,6 +29,10 @@ class Link:
     text: str  # the cleaned URL, shown even when it is not safe to link
     url: str | None  # safe for an href
     host: str  # the site, for a short link text (the annex shows whole URLs)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def link(value: Any) -> Link | None:
@@ -68,7 +72,7 @@ def decision(value: Any) -> Decision | None:
         return None
     reference = value.get("reference") if isinstance(value.get("reference"), str) else ""
     number = _NUMBER.search(reference or "")
-    scope = value.get("scope") if isinstance(value.get("scope"), dict) else {}
+    scope = _dict(value.get("scope"))
     return Decision(
         id=clean(value["id"], 40), number=number.group(0) if number else None,
         date=clean(value["date"], 20) if isinstance(value.get("date"), str) else None,
@@ -122,13 +126,13 @@ def company(p: ProviderResult) -> Company | None:
     if f is None or not isinstance(f.value, dict):
         return None
     v, ev = f.value, f.evidence
-    role = ev.get("role") if isinstance(ev.get("role"), dict) else {}
-    parent = ev.get("parent") if isinstance(ev.get("parent"), dict) else {}
+    role = _dict(ev.get("role"))
+    parent = _dict(ev.get("parent"))
     laws = []
     for law in ev.get("access_laws") or []:
         if not isinstance(law, dict):
             continue
-        summary = law.get("summary") if isinstance(law.get("summary"), dict) else {}
+        summary = _dict(law.get("summary"))
         laws.append(AccessLaw(
             id=clean(law.get("id") or "", 60), country=_country(law.get("country")) or "",
             title=clean(law.get("title") or law.get("id") or "", 200), via=_codes(law.get("via")),
@@ -169,11 +173,11 @@ def transfer(p: ProviderResult) -> Transfer | None:
     if f is None:
         return None
     v = f.value if isinstance(f.value, dict) else {}
-    importer = v.get("importer") if isinstance(v.get("importer"), dict) else {}
+    importer = _dict(v.get("importer"))
     destinations = [Destination(country=_country(d.get("country")) or "", roles=_codes(d.get("roles")),
                                 decision=decision(d.get("decision")))
                     for d in v.get("destinations") or [] if isinstance(d, dict)]
-    mechanism = v.get("mechanism") if v.get("mechanism") in ("none", "adequacy", "safeguards") else "unknown"
+    mechanism = str(v["mechanism"]) if v.get("mechanism") in ("none", "adequacy", "safeguards") else "unknown"
     return Transfer(mechanism=mechanism, importer_country=_country(importer.get("country")),
                     importer_decision=decision(importer.get("decision")), destinations=destinations,
                     group_abroad=_codes(v.get("group_abroad")), status=str(f.status))
@@ -191,8 +195,8 @@ def hosting(p: ProviderResult) -> Hosting | None:
     if f is None:
         return None
     v = f.value if isinstance(f.value, dict) else {}
-    roles = v.get("roles") if isinstance(v.get("roles"), dict) else {}
-    info = v.get("informational") if isinstance(v.get("informational"), dict) else {}
+    roles = _dict(v.get("roles"))
+    info = _dict(v.get("informational"))
     data_roles = {clean(r, 40): _codes(c) for r, c in roles.items() if r not in ("web", "mta_sts_policy")}
     return Hosting(roles=data_roles, informational=_codes(info.get("countries")), complete=f.status != "error")
 

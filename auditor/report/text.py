@@ -11,7 +11,6 @@ import csv
 import html
 import io
 import re
-
 from functools import cache
 from typing import Any
 

@@ -13,10 +13,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from auditor.findings import Audit, CriterionResult, Finding, ProviderResult, Score, Status
-from auditor.report.clean import _INVISIBLE, EXCERPT_LIMIT, NAME_LIMIT, SUMMARY_LIMIT, clean, safe_url
+from auditor.report.clean import EXCERPT_LIMIT, NAME_LIMIT, clean, safe_url
 from auditor.report.context import ReportContext
 from auditor.report.sheet import SheetFacts, sheet_facts
 
