@@ -44,7 +44,8 @@ class Phrases:
         if field == "foreign_access":
             return self.tr.t_or(f"access_law.{value}", clean(value, VALUE_LIMIT))
         key = f"value.{check_key(check)}.{field or 'value'}.{value}"
-        return self.tr.t_or(key, clean(value, VALUE_LIMIT))
+        # Protocol keywords and versions (enforce, -all, TLSv1.2) have no entry: they are shown as measured.
+        return self.tr.t(key) if self.tr.has(key) else clean(value, VALUE_LIMIT)
 
     def value(self, check: str, field: str | None, value: Any) -> str:
         tr = self.tr

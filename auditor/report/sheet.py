@@ -114,7 +114,7 @@ class Company:
 
 
 def _codes(value: Any) -> list[str]:
-    return [clean(c, 8) for c in value if isinstance(c, str)] if isinstance(value, list) else []
+    return [clean(c, 40) for c in value if isinstance(c, str)] if isinstance(value, list) else []
 
 
 def _country(value: Any) -> str | None:
