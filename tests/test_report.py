@@ -246,7 +246,8 @@ def test_renders_in_both_languages_without_missing_keys(make: Any, lang: str) ->
 def test_french_report_reads_french(reports: dict[str, str]) -> None:
     fr = reports["fr"]
     for text in ("Synthèse", "Classements et usages", "Méthode, périmètre et limites",
-                 "Ce qu’un audit externe ne peut pas voir", "Glossaire", "1er décembre 2026", "87,5", "Données de santé",
+                 "Ce qu’un audit externe ne peut pas voir", "Glossaire", "1er décembre 2026", "87,5",
+                 "Données de santé",
                  "Chiffrement du transport", "régression", "Références", "Validation et diffusion"):
         assert text in fr, text
     assert "Executive summary" not in fr

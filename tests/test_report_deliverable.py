@@ -16,7 +16,8 @@ from auditor.catalog import load_catalog
 from auditor.findings import Audit
 from auditor.lab import Lab
 from auditor.report import render_audit_html, render_audit_markdown
-from auditor.report.i18n import LANGS, load_catalog as load_locale
+from auditor.report.i18n import LANGS
+from auditor.report.i18n import load_catalog as load_locale
 from auditor.report.pdf import print_to_pdf
 from auditor.report.phrases import check_key
 from auditor.scan import run_scan
