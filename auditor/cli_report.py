@@ -8,7 +8,7 @@ audit's own, so a report of an old audit says what that audit said unless asked 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,8 +17,8 @@ from auditor.console import fail
 from auditor.errors import AuditorError, ConfigError
 from auditor.findings import Audit
 from auditor.report.context import MAX_LOGO_BYTES, Branding, logo_data_uri
-from auditor.report.export import FORMATS, check_format, check_lang, default_path, write_report
-from auditor.settings import load_settings
+from auditor.report.export import FORMATS, check_format, check_lang, default_path, write_with_annex
+from auditor.settings import load_settings, report_file_settings
 from auditor.store import Store
 
 if TYPE_CHECKING:
@@ -28,7 +28,24 @@ if TYPE_CHECKING:
 FormatOpt = Annotated[str, typer.Option("--format", envvar="AUDITOR_FORMAT",
                                         help=f"Output format: {', '.join(FORMATS)}.")]
 TEXT_LIMIT = 200  # a firm or client name; longer is a mistake (and would overflow the cover)
+LIST_LIMIT = 30  # recipients, signature lines
 
+
+
+def branding_from(flags: dict[str, Any], config: Path | None) -> Branding:
+    """Branding from the flags given, else the config file's `[report]` table."""
+    table = report_file_settings(config)
+    merged = {**table, **{k: v for k, v in flags.items() if v not in (None, [], ())}}
+    for key in ("author", "version", "controller"):
+        text = merged.get(key)
+        if text is not None and len(text) > TEXT_LIMIT:
+            raise ConfigError(f"{key} is {len(text)} characters long; the limit is {TEXT_LIMIT}")
+    lists = {k: tuple(str(v)[:TEXT_LIMIT] for v in merged.get(k) or ())[:LIST_LIMIT]
+             for k in ("distribution", "signature")}
+    logo = merged.get("logo")
+    base = _branding(merged.get("firm"), merged.get("client"), Path(logo) if logo else None)
+    return base.model_copy(update={"author": merged.get("author") or None, "version": merged.get("version") or None,
+                                   "controller": merged.get("controller") or None, **lists})
 
 
 def _branding(firm: str | None, client: str | None, logo: Path | None) -> Branding:
@@ -94,27 +111,46 @@ def report(
     fmt: FormatOpt = "html",
     output: Annotated[Path | None, typer.Option(help="Write here (default: reports/<audit-id>-<profile>-"
                                                      "<lang>.<ext>).")] = None,
-    firm: Annotated[str | None, typer.Option(help="Who the report is from (the DPO's firm), on the cover.")]
+    firm: Annotated[str | None, typer.Option(help="Who the report is from (the DPO's firm), on the cover "
+                                                   "([report] firm).")] = None,
+    client: Annotated[str | None, typer.Option(help="Who the report is for, on the cover ([report] client).")]
     = None,
-    client: Annotated[str | None, typer.Option(help="Who the report is for, on the cover.")] = None,
-    logo: Annotated[Path | None, typer.Option(help="PNG or JPEG logo for the cover (at most 512 KiB).")] = None,
+    logo: Annotated[Path | None, typer.Option(help="PNG or JPEG logo for the cover, at most 512 KiB ([report] "
+                                                   "logo).")] = None,
+    author: Annotated[str | None, typer.Option(help="The report's author, on the cover and the sign-off page "
+                                                    "([report] author).")] = None,
+    report_version: Annotated[str | None, typer.Option("--report-version", help="The report's own version, e.g. "
+                                                       "1.0 ([report] version).")] = None,
+    controller: Annotated[str | None, typer.Option(help="Who authorised the distribution: the controller, not the "
+                                                        "DPO ([report] controller).")] = None,
+    distribution: Annotated[list[str] | None, typer.Option(help="A recipient the controller authorised; repeat "
+                                                                "for each ([report] distribution).")] = None,
+    annex: Annotated[bool, typer.Option("--annex/--no-annex", help="Also write the technical annex (raw evidence) "
+                                        "next to an html, pdf or md report: <name>-annex.<ext>.")] = True,
     reports_dir: Annotated[Path | None, typer.Option(help="Where reports go by default (reports/).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config file (default: ~/.config/auditor/config.toml).")]
     = None,
 ) -> None:
-    """Render a stored audit (HTML, PDF, Markdown, CSV or JSON) with the changes since the previous audit."""
+    """Render a stored audit (HTML, PDF, Markdown, CSV or JSON) with the changes since the previous audit.
+
+    An html, pdf or md report comes with its technical annex (<name>-annex.<ext>); one path per line is printed,
+    the report first. Branding and distribution come from the flags, else the config file's [report] table.
+    """
     try:
         chosen = check_format(fmt)
         settings = load_settings({k: v for k, v in {"db": db, "lang": lang, "reports_dir": reports_dir}.items()
                                   if v is not None}, config=config)
         language = check_lang(settings.lang)
-        branding = _branding(firm, client, logo)
+        branding = branding_from({"firm": firm, "client": client, "logo": logo, "author": author,
+                                  "version": report_version, "controller": controller,
+                                  "distribution": distribution}, config)
         loaded, previous = load_for_report(existing_db(settings), audit, profile)
         out = output or default_path(settings.reports_dir, loaded, language, chosen)
-        write_report(loaded, chosen, out, language, branding=branding, previous=previous)
+        written = write_with_annex(loaded, chosen, out, language, branding=branding, previous=previous, annex=annex)
     except AuditorError as exc:
         fail(exc)
-    typer.echo(str(out))
+    for path in written:
+        typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:

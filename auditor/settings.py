@@ -176,6 +176,28 @@ NOTIFY_SECRETS = {"webhook_secret": "AUDITOR_WEBHOOK_SECRET", "smtp_user": "AUDI
                   "smtp_password": "AUDITOR_SMTP_PASSWORD"}
 
 
+# The config file's `[report]` table: who the client report is from and for, its version, who signs it and who
+# may receive it (README "The client report"). Flags of `auditor report` override each key.
+REPORT_TEXT_KEYS = ("firm", "client", "logo", "author", "version", "controller")
+REPORT_LIST_KEYS = ("distribution", "signature")
+
+
+def _check_report_table(path: Path, table: Any) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: report must be a table ([report] with {', '.join(REPORT_TEXT_KEYS)}, "
+                          f"{', '.join(REPORT_LIST_KEYS)})")
+    for key, value in table.items():
+        if key in REPORT_TEXT_KEYS:
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: [report] {key} must be a string (e.g. {key} = \"…\")")
+        elif key in REPORT_LIST_KEYS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: [report] {key} must be a list of strings (e.g. {key} = [\"…\", \"…\"])")
+        else:
+            raise ConfigError(f"{path}: unknown [report] key {key!r}; known: "
+                              f"{', '.join(REPORT_TEXT_KEYS + REPORT_LIST_KEYS)}")
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -183,10 +205,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or pass --config") from exc
-    unknown = sorted(set(data) - set(Settings.model_fields) - {"notify"})
+    unknown = sorted(set(data) - set(Settings.model_fields) - {"notify", "report"})
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(Settings.model_fields)}, "
-                          "and the [notify] table")
+                          "and the [notify] and [report] tables")
+    if "report" in data:
+        _check_report_table(path, data["report"])
     notify = data.get("notify", {})
     if not isinstance(notify, dict):
         raise ConfigError(f"{path}: notify must be a table ([notify] with {', '.join(NOTIFY_KEYS)})")
@@ -204,6 +228,12 @@ def notify_file_settings(config: Path | None = None, environ: Mapping[str, str] 
     """The `[notify]` table of the config file `load_settings` reads (empty without one)."""
     path = _config_path(config, os.environ if environ is None else environ)
     return dict(_read_file(path).get("notify", {})) if path else {}
+
+
+def report_file_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The `[report]` table of the config file `load_settings` reads (empty without one)."""
+    path = _config_path(config, os.environ if environ is None else environ)
+    return dict(_read_file(path).get("report", {})) if path else {}
 
 
 def _config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -226,7 +256,7 @@ def load_settings(
     merged: dict[str, Any] = {}
     path = _config_path(config, environ)
     if path:
-        merged.update({k: v for k, v in _read_file(path).items() if k != "notify"})
+        merged.update({k: v for k, v in _read_file(path).items() if k not in ("notify", "report")})
     merged.update(_from_env(environ))
     merged.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:

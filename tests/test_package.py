@@ -128,7 +128,9 @@ def test_history_report_and_diff_find_the_demo_database(installed: Installed, de
     assert audit["lab"] is True and audit["complete"] is True
     report = installed.run("report", "--format", "md", "--lang", "en", cwd=demo.cwd, env=demo.env)
     assert report.returncode == 0 and report.stderr == note
-    assert mode(demo.cwd / report.stdout.strip()) == 0o600
+    written = report.stdout.splitlines()  # the report, then its evidence annex
+    assert len(written) == 2 and written[1].endswith("-annex.md")
+    assert all(mode(demo.cwd / path) == 0o600 for path in written)
     diff = installed.run("diff", cwd=demo.cwd, env=demo.env)
     assert diff.returncode == 2
     assert diff.stderr == note + f"auditor: reports/demo.sqlite: only one complete audit ({audit['audit_id']}); " \

@@ -31,7 +31,6 @@ from auditor.report import (
     render_markdown,
 )
 from auditor.report import html as html_mod
-from auditor.report.charts import region_chart, score_chart
 from auditor.report.context import CHANGE_KINDS
 from auditor.report.html import GLOSSARY_TERMS, LIMIT_ITEMS, METHOD_ITEMS, css_string
 from auditor.report.i18n import LANGS, keys_used_in, load_catalog
@@ -230,7 +229,7 @@ def test_french_formats() -> None:
     assert en.tn("cover.providers", 0) == "0 providers"
     assert fr.quote("x") == "«\u00a0x\u00a0»"
     assert fr.timestamp("not a date") == "not a date"
-    assert "\u00a0:" in fr.t("provider.reason")
+    assert "\u00a0:" in fr.t("common.colon")
 
 
 @pytest.mark.parametrize("make", [scored_audit, unscored_audit])
@@ -246,9 +245,10 @@ def test_renders_in_both_languages_without_missing_keys(make: Any, lang: str) ->
 
 def test_french_report_reads_french(reports: dict[str, str]) -> None:
     fr = reports["fr"]
-    for text in ("Synthèse", "Comparaison", "Méthodologie", "Limites", "Glossaire", "1er décembre 2026",
-                 "87,5", "Données de santé", "Allemagne (DE)", "États-Unis (US)", "Pays tiers",
-                 "Chiffrement du transport", "régression", "Références juridiques"):
+    for text in ("Synthèse", "Classements et usages", "Méthode, périmètre et limites",
+                 "Ce qu’un audit externe ne peut pas voir", "Glossaire", "1er décembre 2026", "87,5",
+                 "Données de santé",
+                 "Chiffrement du transport", "régression", "Références", "Validation et diffusion"):
         assert text in fr, text
     assert "Executive summary" not in fr
     en = reports["en"]
@@ -342,34 +342,34 @@ def test_simulation_banner_on_every_section() -> None:
 
 def test_report_structure(reports: dict[str, str]) -> None:
     out = reports["en"]
-    order = ["id=\"cover\"", "id=\"summary\"", "id=\"matrix\"", "id=\"p-1\"", "id=\"changes\"",
-             "id=\"methodology\"", "id=\"limitations\"", "id=\"references\"", "id=\"glossary\""]
+    order = ['id="cover"', 'id="summary"', 'id="rankings"', 'id="p-1"', 'id="changes"', 'id="methodology"',
+             'id="references"', 'id="glossary"', 'id="closing"']
     positions = [out.index(x) for x in order]
     assert positions == sorted(positions)
     # Ranking per kind: Signal (the only chat), then Posteo (87.5) first of the mail, the unscored last.
     assert out.index('id="p-2"') < out.index(">Posteo <") < out.index('id="p-3"')
     assert out.index('id="p-4"') < out.index("Opérateur MSSanté <span")
     # Symbols and words, never colour alone.
-    assert "✔</span> met" in out and "◐</span> partial" in out and "✘</span> not met" in out
-    assert "?</span> not verified" in out
+    assert "◐</span> partial" in out and "?</span> not verified" in out
     assert "fits" in out and "does not fit" in out and "not assessed" in out
-    assert "<svg" in out and "Score per provider" in out and "Servers per region" in out
-    assert "https://posteo.de/en/help/two-factor-authentication" in out
-    assert "28 November 2026, 10:00 UTC" in out  # the date a claim was verified
     assert "Audit 2026-11-29T0400Z-abcd" in out
     assert "Compared with audit 2026-10-29T0400Z-0001." in out
     assert "DANE record removed" in out and "odd_kind" in out
     # References: deduplicated, and a javascript: URL shown as text but not linked.
     assert out.count("RGPD art. 32 / GDPR Art. 32") == 1
-    assert out.count("eur-lex.europa.eu/eli/reg/2016/679/oj</a>") == 2  # two labels, one URL
     assert "CNIL — transferts hors UE" in out
+    # The raw evidence is in the annex, not in the client report.
+    annex = render_html(scored_audit(), context("en"), "annex")
+    assert "https://posteo.de/en/help/two-factor-authentication" in annex
+    assert "28 November 2026, 10:00 UTC" in annex  # the date a claim was verified
+    assert "timed out after 10 s" in annex and "timed out after 10 s" not in out
 
 
-def test_without_scores_the_matrix_lists_check_ids() -> None:
+def test_without_scores_the_annex_lists_check_ids() -> None:
     out = render_html(unscored_audit(), context("en"))
-    assert "No scores were computed" in out
-    assert "<code>smtp.starttls</code>" in out and "<code>hosting.location</code>" in out
-    assert "Incomplete audit" in out
+    assert "not scored" in out and "Incomplete audit" in out
+    annex = render_html(unscored_audit(), context("en"), "annex")
+    assert "<code>smtp.starttls</code>" in annex and "<code>dns.mx</code>" in annex
 
 
 def test_changes_section_only_when_compared() -> None:
@@ -406,14 +406,6 @@ def test_view_cleans_and_groups() -> None:
     assert clean("a\nb\u202ec" + "x" * 400).startswith("a b\ufffdc") and len(clean("x" * 400)) == 300
 
 
-def test_charts_escape_labels() -> None:
-    view = build_view(scored_audit(), context("en"))
-    svg = str(score_chart(view.providers, Translator("en")))
-    assert "<script" not in svg and "&lt;script&gt;" in svg and "87.5 — A" in svg
-    regions = str(region_chart(view.regions, Translator("fr")))
-    assert "Union européenne" in regions and "2 serveurs" in regions and "0 serveur" in regions
-
-
 # --- Markdown and CSV ---------------------------------------------------------------------------------
 
 def test_markdown_is_escaped_and_complete() -> None:
@@ -424,8 +416,9 @@ def test_markdown_is_escaped_and_complete() -> None:
         assert "](<javascript" not in out and "](javascript" not in out
         assert out.startswith("# ")
     en = render_markdown(scored_audit(), context("en"))
-    for text in ("## Executive summary", "## Comparison", "## Posteo (E-mail)", "## Changes since",
-                 "## Methodology", "## Limitations", "## Legal references", "## Glossary", "✔ met"):
+    for text in ("## Executive summary", "## Rankings and uses", "## Posteo (E-mail)", "## Changes since",
+                 "## Method, scope and limits", "### What an external audit cannot see", "## References",
+                 "## Glossary", "## Sign-off and distribution", "◐ partial"):
         assert text in en, text
     assert md("a|b*c") == "a\\|b\\*c"
 
@@ -471,5 +464,5 @@ def test_one_call_rendering_for_the_pipeline() -> None:
 
     after = unscored_audit()
     out = render_audit_html(after, lang="en", previous=scored_audit())
-    assert 'id="changes"' in out and "Legal references" in out
-    assert render_audit_markdown(after, lang="fr").startswith("# Audit de conformité")
+    assert 'id="changes"' in out and "Sign-off and distribution" in out
+    assert render_audit_markdown(after, lang="fr").startswith("# Évaluation de la protection des données")

@@ -248,6 +248,9 @@ def report_files(demo_audit: Audit, tmp_path_factory: pytest.TempPathFactory) ->
         html = render_audit_html(demo_audit, lang, branding=branding, previous=earlier(demo_audit))
         files[lang] = out / f"report-{lang}.html"
         files[lang].write_text(html, encoding="utf-8")
+        annex = render_audit_html(demo_audit, lang, branding=branding, document="annex")
+        files[f"{lang}-annex"] = out / f"report-{lang}-annex.html"
+        files[f"{lang}-annex"].write_text(annex, encoding="utf-8")
     return files
 
 
@@ -259,11 +262,12 @@ def section_ids(html: str) -> list[str]:
 # --- tests -----------------------------------------------------------------------------------------------
 
 @needs_chromium
-@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("lang", [*LANGS, *(f"{lang}-annex" for lang in LANGS)])
 def test_report_in_the_browser_is_offline_script_free_and_fits_a_phone(
         browser: Browser, report_files: dict[str, Path], lang: str, tmp_path: Path) -> None:
     page = Page(browser)
     url = report_files[lang].as_uri()
+    annex = lang.endswith("-annex")
     for name, width in WIDTHS.items():
         page.open(url, width)
         shot = page.screenshot(tmp_path / f"report-{lang}-{name}.png")
@@ -277,19 +281,22 @@ def test_report_in_the_browser_is_offline_script_free_and_fits_a_phone(
     assert page.requests(), "the request log is empty: the Network domain did not report the page load"
     assert page.dialogs() == [] and page.eval("window.__pwned") is False
     assert page.eval("document.scripts.length") == 0
-    assert page.eval("document.documentElement.lang") == lang
+    assert page.eval("document.documentElement.lang") == lang.removesuffix("-annex")
 
-    # The hostile provider's DNS records and certificate names are on the page as text, not as markup.
     text = page.eval("document.body.textContent")
-    for payload in HOSTILE_PAYLOADS:
-        assert payload.lstrip('"') in text, payload
-    assert '"names": ["mx.hostile.example", "<script>alert(1)</script>"' in text  # certificate SANs
-    assert "v=spf1 <script>alert(1)</script> -all" in text  # the SPF record
     assert page.eval("document.querySelectorAll('img[src=x], img[onerror], [onerror], script').length") == 0
+    assert page.eval("document.querySelectorAll('b').length") == 0
+    if annex:
+        # The hostile provider's DNS records and certificate names are in the annex as text, not as markup.
+        for payload in HOSTILE_PAYLOADS:
+            assert payload.lstrip('"') in text, payload
+        assert '"names": ["mx.hostile.example", "<script>alert(1)</script>"' in text  # certificate SANs
+        assert "v=spf1 <script>alert(1)</script> -all" in text  # the SPF record
+        return
     assert page.eval("document.querySelectorAll('img').length") == 1  # the logo, a data: URI
     assert page.eval("document.querySelector('img.logo').naturalWidth") == 2
     # Branding is scanned-text-grade too: shown, never interpreted.
-    assert "Cabinet <b>DPO</b> & Associés" in text and page.eval("document.querySelectorAll('b').length") == 0
+    assert "Cabinet <b>DPO</b> & Associés" in text
 
 
 # --- PDF: one new page per section --------------------------------------------------------------------------
@@ -399,13 +406,14 @@ def test_pdf_page_count_is_the_sum_of_its_sections(demo_audit: Audit, tmp_path: 
 
 # --- both languages --------------------------------------------------------------------------------------
 
-HEADINGS = {"fr": ("Synthèse", "Comparaison", "Méthodologie", "Évolutions depuis l’audit précédent"),
-            "en": ("Executive summary", "Methodology", "Changes since the previous audit")}
+HEADINGS = {"fr": ("Synthèse", "Classements et usages", "Méthode, périmètre et limites",
+                   "Évolutions depuis l’audit précédent"),
+            "en": ("Executive summary", "Method, scope and limits", "Changes since the previous audit")}
 
 
 def test_demo_like_audit_renders_completely_in_both_languages(report_files: dict[str, Path]) -> None:
     # Rendering raised MissingTranslation / UndefinedError if a key were missing; check what came out.
-    pages = {lang: path.read_text(encoding="utf-8") for lang, path in report_files.items()}
+    pages = {lang: report_files[lang].read_text(encoding="utf-8") for lang in LANGS}
     for lang, html in pages.items():
         assert f'<html lang="{lang}">' in html
         for heading in HEADINGS[lang]:

@@ -87,10 +87,16 @@ def report(tmp: Path, db: Path, *args: str, **extra_env: str) -> subprocess.Comp
 
 
 def written(result: subprocess.CompletedProcess[str]) -> Path:
+    """The report's path; an html, pdf or md report is followed by its technical annex, `<name>-annex.<ext>`."""
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 1, result.stdout
-    return Path(lines[0])
+    report = Path(lines[0])
+    if report.suffix in (".html", ".pdf", ".md"):
+        assert lines[1:] == [str(report.with_name(f"{report.stem}-annex{report.suffix}"))], result.stdout
+        assert Path(lines[1]).stat().st_size > 0
+    else:
+        assert len(lines) == 1, result.stdout
+    return report
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
@@ -219,20 +225,21 @@ def test_other_bad_input(db: Path, tmp_path: Path) -> None:
 def test_demo_reports_in_both_languages(latest: Audit, tmp_path: Path) -> None:
     result = write_demo_reports(latest, tmp_path / "demo-2026-11-29", lang="fr", previous=earlier(latest))
     names = [p.name for p in result.written]
-    assert names[:2] == ["demo-2026-11-29-fr.html", "demo-2026-11-29-en.html"]
-    assert '<html lang="en">' in result.written[1].read_text(encoding="utf-8")
+    assert names[:4] == ["demo-2026-11-29-fr.html", "demo-2026-11-29-fr-annex.html", "demo-2026-11-29-en.html",
+                         "demo-2026-11-29-en-annex.html"]
+    assert '<html lang="en">' in result.written[2].read_text(encoding="utf-8")
     if find_chromium() is None:
         assert len(result.skipped) == 1 and "Chromium" in result.skipped[0]
     else:
-        assert names[2:] == ["demo-2026-11-29-fr.pdf"] and result.skipped == []
-        assert result.written[2].read_bytes()[:5] == b"%PDF-"
+        assert names[4:] == ["demo-2026-11-29-fr.pdf"] and result.skipped == []
+        assert result.written[4].read_bytes()[:5] == b"%PDF-"
 
 
 def test_print_demo_reports_finds_the_previous_audit(db: Path, latest: Audit, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     written_files = print_demo_reports(latest, tmp_path / "demo", lang="en", db=db)
-    html = written_files[1].read_text(encoding="utf-8")
-    assert written_files[1].name == "demo-en.html" and 'id="changes"' in html and EARLIER_ID in html
+    html = written_files[2].read_text(encoding="utf-8")
+    assert written_files[2].name == "demo-en.html" and 'id="changes"' in html and EARLIER_ID in html
     if find_chromium() is None:
         assert "Chromium" in capsys.readouterr().err
 

@@ -40,13 +40,22 @@ def logo_data_uri(logo: bytes) -> str:
 
 
 class Branding(BaseModel):
-    """Who the report is from (the DPO's firm) and for (the client), with an optional raster logo."""
+    """Who the report is from (the DPO's firm, its author) and for (the client), its version, who signs it and
+    who may receive it (the `[report]` table of the config file, or `auditor report` flags).
+
+    Distribution is the controller's decision, not the DPO's: `controller` names who authorised it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     firm: str | None = None
     client: str | None = None
     logo: bytes | None = None
+    author: str | None = None
+    version: str | None = None  # the report's own version ("1.0", "2026-12 rev. 2")
+    controller: str | None = None  # who authorised the distribution (the controller, or its representative)
+    distribution: tuple[str, ...] = ()  # the recipients the controller authorised
+    signature: tuple[str, ...] = ()  # lines of the signature block (name, function, firm)
 
     @field_validator("logo")
     @classmethod
@@ -59,29 +68,74 @@ class Branding(BaseModel):
         return logo_data_uri(self.logo) if self.logo is not None else None
 
 
+class RefInfo(BaseModel):
+    """A legal or technical reference: its label per language, the URL read, and when it was checked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    label_fr: str | None = None
+    url: str = ""
+    checked: str | None = None
+
+    def label_in(self, lang: str) -> str:
+        return self.label_fr if lang == "fr" and self.label_fr else self.label
+
+
+def ref_infos(refs: Iterable[Any]) -> list[RefInfo]:
+    """References from the scoring package ({label, label_fr?, url, checked?}) or (label, url) pairs."""
+    out = []
+    for r in refs:
+        if isinstance(r, RefInfo):
+            out.append(r)
+        elif isinstance(r, list | tuple):
+            out.append(RefInfo(label=str(r[0]), url=str(r[1])))
+        else:
+            data = _plain(r)
+            out.append(RefInfo(label=str(data.get("label") or ""), label_fr=data.get("label_fr"),
+                               url=str(data.get("url") or ""), checked=data.get("checked")))
+    return out
+
+
+def _in(texts: Mapping[str, str], lang: str) -> str:
+    """The text in `lang`, else in French (the reference language), else empty."""
+    return texts.get(lang) or texts.get("fr") or ""
+
+
 class CriterionInfo(BaseModel):
-    """Texts for one scoring criterion: title and explanation per language, legal references."""
+    """Texts for one scoring criterion: titles, explanation and advice per language, legal references."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     title: dict[str, str]
+    short: dict[str, str] = Field(default_factory=dict)
     explanation: dict[str, str] = Field(default_factory=dict)
-    references: list[tuple[str, str]] = Field(default_factory=list)  # (label, url)
+    meaning: dict[str, str] = Field(default_factory=dict)  # what a criterion not met means for the client
+    action: dict[str, str] = Field(default_factory=dict)  # what to ask the provider, or do
+    references: list[RefInfo] = Field(default_factory=list)
+    version: int | None = None
+    reviewed: str | None = None
 
     @field_validator("references", mode="before")
     @classmethod
-    def _references_as_pairs(cls, v: Any) -> Any:
-        # The scoring package writes references as {label, url} mappings; accept both shapes.
-        if isinstance(v, list | tuple):
-            return [(r.get("label"), r.get("url")) if isinstance(r, Mapping) else r for r in v]
-        return v
+    def _references(cls, v: Any) -> Any:
+        return ref_infos(v) if isinstance(v, list | tuple) else v
 
     def title_in(self, lang: str, fallback: str) -> str:
         """The title in `lang`, else in French (the reference language), else any, else `fallback`."""
         return self.title.get(lang) or self.title.get("fr") or next(iter(self.title.values()), "") or fallback
 
+    def short_in(self, lang: str, fallback: str) -> str:
+        return _in(self.short, lang) or self.title_in(lang, fallback)
+
     def explanation_in(self, lang: str) -> str:
-        return self.explanation.get(lang) or self.explanation.get("fr") or ""
+        return _in(self.explanation, lang)
+
+    def meaning_in(self, lang: str) -> str:
+        return _in(self.meaning, lang)
+
+    def action_in(self, lang: str) -> str:
+        return _in(self.action, lang)
 
 
 class UseInfo(BaseModel):
@@ -110,15 +164,27 @@ class ProfileInfo(BaseModel):
     reviewed: str
     criteria_version: int | None = None
     criteria_reviewed: str | None = None
+    references: list[RefInfo] = Field(default_factory=list)
+    blockers: dict[str, str] = Field(default_factory=dict)  # criterion id -> the grade it caps at
+    points: dict[str, float] = Field(default_factory=dict)  # criterion id -> its weight in the profile
 
 
 def profile_info(profile: Any, criteria: Any = None) -> tuple[ProfileInfo, dict[str, UseInfo]]:
     """ProfileInfo and the uses from the scoring package's Profile (and Criteria), without importing it."""
     data = _plain(profile)
     crit = _plain(criteria) if criteria is not None else {}
+    required_cap = data.get("required_cap")
+    caps, points = {}, {}
+    for item in data.get("criteria") or ():
+        c = _plain(item)
+        points[str(c["id"])] = float(c.get("points") or 0)
+        cap = c.get("blocker") or (required_cap if c.get("required") else None)
+        if cap:
+            caps[str(c["id"])] = str(cap)
     info = ProfileInfo(id=str(data["id"]), title=_plain(data["title"]), version=int(data["version"]),
                        reviewed=str(data["reviewed"]), criteria_version=crit.get("version"),
-                       criteria_reviewed=crit.get("reviewed"))
+                       criteria_reviewed=crit.get("reviewed"), references=ref_infos(data.get("references") or ()),
+                       blockers=caps, points=points)
     uses: dict[str, UseInfo] = {}
     for item in data.get("uses") or ():
         use = _plain(item)
@@ -163,9 +229,12 @@ def criteria_info(criteria: Iterable[Any]) -> dict[str, CriterionInfo]:
     infos: dict[str, CriterionInfo] = {}
     for item in criteria:
         data = _plain(item)
+        advice = _plain(data["advice"]) if data.get("advice") else {}
         infos[str(data["id"])] = CriterionInfo(
-            title=dict(data.get("title") or {}), explanation=dict(data.get("explanation") or {}),
-            references=list(data.get("references") or []),
+            title=dict(data.get("title") or {}), short=dict(data.get("short") or {}),
+            explanation=dict(data.get("explanation") or {}), meaning=dict(advice.get("meaning") or {}),
+            action=dict(advice.get("action") or {}), references=ref_infos(data.get("references") or []),
+            version=data.get("version"), reviewed=data.get("reviewed"),
         )
     return infos
 

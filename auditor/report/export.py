@@ -1,7 +1,8 @@
 """A stored audit to a file in any report format: the one place `auditor report` and `auditor demo` share.
 
-HTML, Markdown and PDF carry the same content (the PDF is the HTML printed by Chromium); CSV is one row per
-finding; JSON is the audit document of CHECKS.md, validated against the shipped schema before it is written.
+HTML, Markdown and PDF carry the same content (the PDF is the HTML printed by Chromium), and each comes with
+its technical annex (`<name>-annex.<ext>`: every finding with its raw evidence); CSV is one row per finding;
+JSON is the audit document of docs/checks.md, validated against the shipped schema before it is written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from auditor.errors import ConfigError
 from auditor.files import write_private
 from auditor.findings import Audit
 from auditor.report.context import Branding
+from auditor.report.html import Document
 from auditor.report.i18n import LANGS
 from auditor.report.pdf import ChromiumMissing, find_chromium, html_to_pdf
 from auditor.report.text import render_csv
@@ -25,6 +27,12 @@ from auditor.report.wiring import render_audit_html, render_audit_markdown
 Format = Literal["html", "pdf", "md", "csv", "json"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 EXTENSIONS: dict[str, str] = {"html": "html", "pdf": "pdf", "md": "md", "csv": "csv", "json": "json"}
+ANNEXED: tuple[Format, ...] = ("html", "pdf", "md")  # formats whose report has a technical annex
+
+
+def annex_path(report: Path) -> Path:
+    """`reports/x.pdf` → `reports/x-annex.pdf`."""
+    return report.with_name(f"{report.stem}-annex{report.suffix}")
 
 
 def check_format(fmt: str) -> Format:
@@ -46,12 +54,12 @@ def default_path(reports_dir: Path, audit: Audit, lang: str, fmt: Format) -> Pat
 
 
 def render_text(audit: Audit, fmt: Format, lang: str, *, branding: Branding | None = None,
-                previous: Audit | None = None) -> str:
-    """Every format but PDF, as text."""
+                previous: Audit | None = None, document: Document = "report") -> str:
+    """Every format but PDF, as text (`document`: the client report or its annex, for html and md)."""
     if fmt == "html":
-        return render_audit_html(audit, lang, branding=branding, previous=previous)
+        return render_audit_html(audit, lang, branding=branding, previous=previous, document=document)
     if fmt == "md":
-        return render_audit_markdown(audit, lang, branding=branding, previous=previous)
+        return render_audit_markdown(audit, lang, branding=branding, previous=previous, document=document)
     if fmt == "csv":
         return render_csv(audit)
     if fmt == "json":
@@ -62,14 +70,25 @@ def render_text(audit: Audit, fmt: Format, lang: str, *, branding: Branding | No
 
 
 def write_report(audit: Audit, fmt: Format, out: Path, lang: str, *, branding: Branding | None = None,
-                 previous: Audit | None = None) -> Path:
+                 previous: Audit | None = None, document: Document = "report") -> Path:
     """Render and write one report (mode 0600); returns `out`. PDF raises ChromiumMissing (exit 3) without
     Chromium."""
     if fmt == "pdf":
-        html = render_audit_html(audit, lang, branding=branding, previous=previous)
+        html = render_audit_html(audit, lang, branding=branding, previous=previous, document=document)
         return html_to_pdf(html, out)
     # Written as UTF-8 bytes: the CSV writer already ends rows with \r\n (RFC 4180), nothing is translated.
-    return write_private(out, render_text(audit, fmt, lang, branding=branding, previous=previous))
+    return write_private(out, render_text(audit, fmt, lang, branding=branding, previous=previous,
+                                          document=document))
+
+
+def write_with_annex(audit: Audit, fmt: Format, out: Path, lang: str, *, branding: Branding | None = None,
+                     previous: Audit | None = None, annex: bool = True) -> list[Path]:
+    """The report, then its technical annex next to it when the format has one (html, pdf, md)."""
+    written = [write_report(audit, fmt, out, lang, branding=branding, previous=previous)]
+    if annex and fmt in ANNEXED:
+        written.append(write_report(audit, fmt, annex_path(out), lang, branding=branding, previous=previous,
+                                    document="annex"))
+    return written
 
 
 @dataclass
@@ -79,14 +98,15 @@ class DemoReports:
 
 
 def write_demo_reports(audit: Audit, stem: Path, *, lang: str = "fr", previous: Audit | None = None) -> DemoReports:
-    """For `auditor demo`: `<stem>-fr.html`, `<stem>-en.html` and `<stem>-<lang>.pdf` when Chromium is there.
+    """For `auditor demo`: `<stem>-fr.html`, `<stem>-en.html` (each with its `-annex.html`) and
+    `<stem>-<lang>.pdf` when Chromium is there.
 
     A missing Chromium is not a failure of the demo: the PDF is listed in `skipped` with the reason.
     """
     result = DemoReports()
     for each in LANGS:
-        result.written.append(write_report(audit, "html", stem.with_name(f"{stem.name}-{each}.html"), each,
-                                           previous=previous))
+        result.written += write_with_annex(audit, "html", stem.with_name(f"{stem.name}-{each}.html"), each,
+                                           previous=previous)
     if find_chromium() is None:
         result.skipped.append("PDF not written: Chromium is not installed (apt-get install chromium)")
         return result

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from auditor.findings import Audit
-from auditor.report.charts import region_chart, score_chart
 from auditor.report.context import CHANGE_KINDS, ChangeInfo, ReportContext
 from auditor.report.i18n import Translator
+from auditor.report.phrases import Phrases
+from auditor.report.summary import executive_summary
 from auditor.report.vantage import vantage_limits, vantage_line
 from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
     NAME_LIMIT,
+    VERDICT_SYMBOLS,
+    ProviderView,
     ReportView,
     build_view,
     clean,
@@ -35,14 +38,24 @@ STYLESHEET = HERE / "static" / "report.css"
 # No default source; inline styles only; images only as data: URIs (the logo). No scripts at all.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
-COLUMNS_PER_TABLE = 6  # providers per matrix slice: what fits across A4 portrait
+# The documents, each a list of sections (a template partial `<name>.html.j2` and `<name>.md.j2` each, in
+# templates/): the one place a section is registered. A section renders nothing when it has nothing to say.
+# Work in progress elsewhere adds its partial here (e.g. "where vantage points disagree" after the sheets).
+CLIENT_SECTIONS = ("_cover", "_summary", "_rankings", "_sheets", "_changes", "_method", "_references",
+                   "_glossary", "_closing")
+ANNEX_SECTIONS = ("_annex_cover", "_annex_providers")
+# Small blocks on the client report's last page, after the signature (e.g. the signing key's fingerprint).
+CLOSING_BLOCKS: tuple[str, ...] = ()
+Document = Literal["report", "annex"]
 
 METHOD_ITEMS = ("dns", "dnssec", "starttls", "tls", "mta_sts", "dane", "email_auth", "https", "hosting",
                 "claims")
-LIMIT_ITEMS = ("outside", "claims", "snapshot", "geo", "scope", "legal")
+# What an audit from outside cannot see, said in every client report (docs: README "The client report").
+LIMIT_ITEMS = ("contracts", "subprocessors", "internal_access", "remote_access", "backups", "e2ee", "accounts",
+               "claims", "snapshot", "geo", "legal")
 GLOSSARY_TERMS = ("starttls", "tls", "mta_sts", "tls_rpt", "dane", "dnssec", "spf", "dkim", "dmarc", "hsts",
                   "e2ee", "zero_access", "hds", "mssante", "eea", "adequacy", "third_country", "cloud_act",
-                  "dpo")
+                  "processor", "controller", "dpo")
 CHANGE_SYMBOLS = {"regression": "▼", "improvement": "▲", "neutral": "•", "added": "+", "removed": "−", "changed": "~"}
 
 
@@ -115,8 +128,37 @@ def uses_rule(view: ReportView, ctx: ReportContext, tr: Translator) -> str:
     return tr.t("summary.uses_rule", thresholds=thresholds or "—", margin=tr.number(margin))
 
 
-def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> dict[str, Any]:
-    """What the templates see. Public so the tests can render with the same names."""
+def title(ctx: ReportContext, tr: Translator) -> str:
+    """The assessment's title from the profile file, else a generic one (a profile no longer at hand)."""
+    return clean(ctx.profile.title.get(ctx.lang) or ctx.profile.title.get("fr") or "", 300) if ctx.profile \
+        and ctx.profile.title else tr.t("cover.title")
+
+
+def decisions_used(view: ReportView) -> list[Any]:
+    """The adequacy decisions the audit relied on (one per country), for the references."""
+    found: dict[str, Any] = {}
+    for p in view.providers:
+        facts = p.facts
+        candidates = [facts.company.decision if facts.company else None]
+        if facts.transfer:
+            candidates += [facts.transfer.importer_decision, *(d.decision for d in facts.transfer.destinations)]
+        for d in candidates:
+            if d is not None:
+                found.setdefault(d.id, d)
+    return [found[k] for k in sorted(found)]
+
+
+def laws_used(view: ReportView) -> list[Any]:
+    found: dict[str, Any] = {}
+    for p in view.providers:
+        for law in p.facts.company.access_laws if p.facts.company else []:
+            found.setdefault(law.id, law)
+    return [found[k] for k in sorted(found)]
+
+
+def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
+                     document: Document = "report") -> dict[str, Any]:
+    """What the templates (HTML and Markdown) see. Public so the tests can render with the same names."""
     audit = view.audit
     lang = ctx.lang
 
@@ -124,17 +166,58 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> di
         info = ctx.criteria.get(cid)
         return clean(info.title_in(lang, cid) if info else cid, NAME_LIMIT)
 
-    def criterion_explanation(cid: str) -> str:
+    def criterion_short(cid: str) -> str:
         info = ctx.criteria.get(cid)
-        return clean(info.explanation_in(lang), 1000) if info else ""
+        return clean(info.short_in(lang, cid) if info else cid, NAME_LIMIT)
+
+    def criterion_text(cid: str, part: str) -> str:
+        info = ctx.criteria.get(cid)
+        texts = {"explanation": info.explanation_in, "meaning": info.meaning_in, "action": info.action_in} \
+            if info else {}
+        return clean(texts[part](lang), 1500) if part in texts else ""
+
+    def criterion_version(cid: str) -> str:
+        info = ctx.criteria.get(cid)
+        if info is None or info.version is None:
+            return "—"
+        return tr.t("method.version_value", version=info.version, reviewed=tr.day(info.reviewed))
+
+    def criteria_shorts(ids: list[str]) -> str:
+        return ", ".join(criterion_short(c) for c in ids)
+
+    def claim_names(names: list[str]) -> str:
+        return ", ".join(tr.t_or(f"claim.{n}", n) for n in names)
 
     names = {p.id: p.name for p in audit.providers}
 
-    def country(code: str) -> str:
-        return tr.t("provider.country_value", name=tr.t_or(f"country.{code}", code), code=code)
+    def phrases(p: ProviderView) -> Phrases:
+        return Phrases(tr, ctx, p.id)
 
-    return {
-        "lang": lang, "ctx": ctx, "audit": audit, "view": view, "branding": ctx.branding,
+    def country(code: str) -> str:
+        return tr.country(code)
+
+    def use_reasons(p: ProviderView) -> list[str]:
+        """The reasons behind a provider's use verdicts, each said once (blockers repeat across uses)."""
+        ph = phrases(p)
+        seen: list[str] = []
+        for u in p.score.uses if p.score else []:
+            for r in u.reasons:
+                if r.code == "outside_profile":
+                    continue
+                if r.code == "blocker":  # the ranking table names them
+                    text = tr.t("use_reason.blockers")
+                elif r.code in ("below_threshold", "near_threshold"):
+                    text = tr.t("use_reason.score", value=tr.number(r.value or 0))
+                else:
+                    text = ph.use_reason(r)
+                if text not in seen:
+                    seen.append(text)
+        return seen
+
+    glob: dict[str, Any] = {
+        "lang": lang, "ctx": ctx, "audit": audit, "view": view, "branding": ctx.branding, "document": document,
+        "sections": CLIENT_SECTIONS if document == "report" else ANNEX_SECTIONS, "closing_blocks": CLOSING_BLOCKS,
+        "title": title(ctx, tr), "profile": ctx.profile,
         "lab": audit.vantage.lab, "csp": Markup(CSP), "css": _stylesheet(),  # both ours, not data
         "logo_uri": ctx.branding.logo_uri(),
         "page_css": page_css(running_header(audit.audit_id, ctx.branding.client, tr),
@@ -144,24 +227,27 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator) -> di
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
         "changes": [_clean_change(c, names) for c in ctx.changes or []],
         "t": tr.t, "tn": tr.tn, "t_or": tr.t_or, "number": tr.number, "ordinal": tr.ordinal, "timestamp": tr.timestamp,
-        "criterion_title": criterion_title, "criterion_explanation": criterion_explanation,
-        "country": country,
-        "finding_symbols": FINDING_SYMBOLS, "criterion_symbols": CRITERION_SYMBOLS,
+        "day": tr.day, "country": country, "phrases": phrases, "use_reasons": use_reasons,
+        "criterion_title": criterion_title, "criterion_short": criterion_short, "criterion_text": criterion_text,
+        "criterion_version": criterion_version, "criteria_shorts": criteria_shorts, "claim_names": claim_names,
+        "finding_symbols": FINDING_SYMBOLS, "criterion_symbols": CRITERION_SYMBOLS, "verdict_symbols": VERDICT_SYMBOLS,
         "finding_codes": set(FINDING_SYMBOLS), "criterion_codes": set(CRITERION_SYMBOLS),
         "change_kinds": CHANGE_KINDS, "change_symbols": CHANGE_SYMBOLS,
         "uses": view.use_ids, "use_title": lambda u: clean(ctx.use_title(u), NAME_LIMIT),
         "uses_rule": uses_rule(view, ctx, tr),
-        "columns_per_table": COLUMNS_PER_TABLE,
         "method_items": METHOD_ITEMS, "limit_items": LIMIT_ITEMS, "glossary_terms": GLOSSARY_TERMS,
-        "score_svg": score_chart(view.providers, tr), "region_svg": region_chart(view.regions, tr),
+        "decisions": decisions_used(view), "laws": laws_used(view),
     }
+    if document == "report":
+        glob["exec"] = executive_summary(view, ctx, tr)
+    return glob
 
 
-def render_html(audit: Audit, ctx: ReportContext) -> str:
-    """The full client report as one self-contained HTML document in `ctx.lang`.
+def render_html(audit: Audit, ctx: ReportContext, document: Document = "report") -> str:
+    """The client report (or its technical annex) as one self-contained HTML document in `ctx.lang`.
 
     Raises MissingTranslation when a string is missing from the catalogue, ConfigError for a bad logo.
     """
     tr = Translator(ctx.lang)
     view = build_view(audit, ctx)
-    return _environment().get_template("report.html.j2").render(**template_globals(view, ctx, tr))
+    return _environment().get_template("report.html.j2").render(**template_globals(view, ctx, tr, document))

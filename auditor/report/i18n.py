@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from babel import Locale
 
 Lang = Literal["fr", "en"]
 LANGS: tuple[Lang, ...] = ("fr", "en")
@@ -74,6 +75,30 @@ def parse_timestamp(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@cache
+def _territories(lang: Lang) -> dict[str, str]:
+    return dict(Locale.parse(lang).territories)
+
+
+def country_name(code: str, lang: Lang) -> str:
+    """The country's name in `lang` from CLDR (Babel): the one spelling every report uses for it. An unknown
+    or malformed code is returned as given (uppercased two letters only come from our probes and catalog)."""
+    return _territories(lang).get(code.upper(), code) if code else code
+
+
+def parse_day(text: str | None) -> datetime | None:
+    """A `YYYY-MM-DD` (or `YYYY-MM`) date from the data files or the audit, or None."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:10], "%Y-%m-%d")
+    except ValueError:
+        try:
+            return datetime.strptime(text[:7], "%Y-%m")
+        except ValueError:
+            return None
 
 
 class Translator:
@@ -136,6 +161,19 @@ class Translator:
         if moment is not None:
             return self.datetime(moment)
         return text if text else self.t("common.unknown_date")
+
+    def day(self, text: str | None) -> str:
+        """A date written `YYYY-MM-DD` in the data, in words ("2 décembre 2026"); kept as is when it does not
+        parse, and the "unknown date" word when absent."""
+        moment = parse_day(text)
+        if moment is None or text is None:
+            return text or self.t("common.unknown_date")
+        if len(text.strip()) == 7:  # a month: "mars 2020"
+            return f"{_MONTHS[self.lang][moment.month - 1]} {moment.year}"
+        return self.date(moment)
+
+    def country(self, code: str) -> str:
+        return country_name(code, self.lang)
 
     def quote(self, text: str) -> str:
         """« text » in French (with no-break spaces), “text” in English."""

@@ -1,4 +1,4 @@
-"""The audit reshaped for reading: ranking per kind, verdicts per use, matrix, per-provider sections.
+"""The audit reshaped for reading: ranking per kind, verdicts per use, per-provider sheets and raw findings.
 
 Language-neutral: this module decides *what* a report says (status codes, symbols, groupings, counts); the
 HTML and Markdown renderers decide how to say it, through the translator. Every string taken from scanned
@@ -13,17 +13,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from auditor.findings import Audit, CriterionResult, Finding, ProviderResult, Score, Status
-from auditor.report.context import CriterionInfo, ReportContext
+from auditor.report.clean import EXCERPT_LIMIT, NAME_LIMIT, clean, safe_url
+from auditor.report.context import ReportContext
+from auditor.report.sheet import SheetFacts, sheet_facts
 
 # --- statuses and their symbols: meaning is never carried by colour alone --------------------------------
 
 FINDING_SYMBOLS: dict[str, str] = {
     Status.PASS: "✔", Status.WARN: "!", Status.FAIL: "✘", Status.INFO: "i", Status.ERROR: "?", Status.SKIP: "—",
 }
-# Worst first: when several findings share a check id, the matrix shows the worst of them.
+# Worst first.
 FINDING_SEVERITY: tuple[str, ...] = (
     Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.INFO, Status.SKIP,
 )
@@ -36,23 +37,6 @@ REGIONS: tuple[str, ...] = ("EU", "EEA", "adequacy", "third_country", "unknown")
 
 Verdict = Literal["fits", "reservations", "unfit", "not_assessed"]
 VERDICT_SYMBOLS: dict[str, str] = {"fits": "✔", "reservations": "◐", "unfit": "✘", "not_assessed": "?"}
-
-
-# --- cleaning hostile text -------------------------------------------------------------------------------
-
-# C0/C1 controls, zero-width and bidirectional overrides: they can reorder or hide text in a report a
-# client will trust (e.g. a host name that reads differently from what it is).
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_SPACES = re.compile(r"\s+")
-SUMMARY_LIMIT = 300
-EXCERPT_LIMIT = 240
-NAME_LIMIT = 120
-
-
-def clean(text: Any, limit: int = SUMMARY_LIMIT) -> str:
-    """One line of displayable text from untrusted input: no controls, collapsed spaces, capped length."""
-    line = _SPACES.sub(" ", _INVISIBLE.sub("\ufffd", str(text))).strip()
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def excerpt(value: Any, limit: int = EXCERPT_LIMIT) -> str:
@@ -77,20 +61,6 @@ def for_people(value: Any) -> Any:
     if isinstance(value, list):
         return [for_people(v) for v in value]
     return value
-
-
-def safe_url(url: Any) -> str | None:
-    """The URL when it is a plain http(s) link fit for an href, else None (then shown as text only)."""
-    if not isinstance(url, str) or len(url) > 2048:
-        return None
-    url = url.strip()
-    if _INVISIBLE.search(url) or any(ch.isspace() for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -152,14 +122,6 @@ class UseView:
     symbol: str
 
 
-@dataclass(frozen=True)
-class MatrixCell:
-    status: str  # a criterion status or a finding status, depending on the matrix
-    symbol: str
-    detail: str  # e.g. "7/10" points, or "2 findings"; may be empty
-    reason: str  # the scorer's reason or a summary; may be empty
-
-
 @dataclass
 class ProviderView:
     id: str
@@ -177,13 +139,7 @@ class ProviderView:
     status_counts: dict[str, int]
     blockers: list[str]
     countries: list[str]
-
-
-@dataclass
-class Matrix:
-    by: Literal["criteria", "checks"]
-    columns: list[str]
-    rows: list[tuple[ProviderView, list[MatrixCell]]]
+    facts: SheetFacts
 
 
 @dataclass
@@ -191,13 +147,14 @@ class Reference:
     label: str
     url: str | None
     url_text: str
+    checked: str | None = None
 
 
 @dataclass
 class ReportView:
     audit: Audit
-    providers: list[ProviderView]  # in ranking order
-    matrix: Matrix
+    providers: list[ProviderView]  # each kind together, in ranking order
+    by_kind: dict[str, list[ProviderView]]
     regions: dict[str, int]
     kinds: dict[str, int]
     references: list[Reference]
@@ -318,76 +275,28 @@ def _provider_view(p: ProviderResult, use_ids: list[str]) -> ProviderView:
         regions=_region_counts(servers),
         status_counts={s: sum(1 for f in p.checks if f.status == s) for s in FINDING_SEVERITY},
         blockers=[clean(b, NAME_LIMIT) for b in (p.score.blockers if p.score else [])],
-        countries=countries,
+        countries=countries, facts=sheet_facts(p),
     )
 
 
-def _criteria_matrix(views: list[ProviderView], ids: list[str]) -> Matrix:
-    rows = []
-    for v in views:
-        by_id = {c.id: c for c in (v.score.criteria if v.score else [])}
-        cells = []
-        for cid in ids:
-            c = by_id.get(cid)
-            if v.score is None:
-                cells.append(MatrixCell("not_scored", "·", "", ""))
-            elif c is None:
-                cells.append(MatrixCell("not_applicable", CRITERION_SYMBOLS["not_applicable"], "", ""))
-            else:
-                cells.append(MatrixCell(
-                    c.status, CRITERION_SYMBOLS.get(c.status, "?"),
-                    f"{_points(c.points)}/{_points(c.max)}", clean(c.reason or ""),
-                ))
-        rows.append((v, cells))
-    return Matrix(by="criteria", columns=ids, rows=rows)
-
-
-def _points(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
-
-
-def _checks_matrix(views: list[ProviderView], providers: dict[str, ProviderResult]) -> Matrix:
-    ids: list[str] = []
-    for p in providers.values():
-        for f in p.checks:
-            if f.id not in ids:
-                ids.append(f.id)
-    rows = []
-    for v in views:
-        cells = []
-        for cid in ids:
-            found = [f for f in providers[v.id].checks if f.id == cid]
-            if not found:
-                cells.append(MatrixCell("absent", "·", "", ""))
-                continue
-            worst = min(found, key=lambda f: FINDING_SEVERITY.index(f.status))
-            cells.append(MatrixCell(
-                str(worst.status), FINDING_SYMBOLS.get(worst.status, "?"),
-                str(len(found)) if len(found) > 1 else "", clean(worst.summary),
-            ))
-        rows.append((v, cells))
-    return Matrix(by="checks", columns=ids, rows=rows)
-
-
-def _references(criteria: dict[str, CriterionInfo], used: list[str]) -> list[Reference]:
-    """Legal references of the criteria, those the audit used first, without duplicates."""
-    order = used + [c for c in criteria if c not in used]
+def _references(ctx: ReportContext, used: list[str]) -> list[Reference]:
+    """Legal references of the profile and of the criteria the audit used, without duplicates."""
+    infos = [*(ctx.profile.references if ctx.profile else []),
+             *(r for cid in used if cid in ctx.criteria for r in ctx.criteria[cid].references)]
     seen: set[tuple[str, str]] = set()
     refs: list[Reference] = []
-    for cid in order:
-        info = criteria.get(cid)
-        for label, url in info.references if info else []:
-            if (label, url) in seen:
-                continue
-            seen.add((label, url))
-            refs.append(Reference(label=clean(label), url=safe_url(url), url_text=clean(url, 200)))
+    for r in infos:
+        label = r.label_in(ctx.lang)
+        if (label, r.url) in seen:
+            continue
+        seen.add((label, r.url))
+        refs.append(Reference(label=clean(label, 400), url=safe_url(r.url), url_text=clean(r.url, 200),
+                              checked=r.checked))
     return refs
 
 
 def build_view(audit: Audit, ctx: ReportContext) -> ReportView:
     """Everything the renderers show, computed once."""
-    # Keyed by the cleaned id the views carry, so the check matrix can find a view's findings again.
-    by_clean_id = {clean(p.id, NAME_LIMIT): p for p in audit.providers}
     # Scores compare within a kind: each kind's providers together, in the score's rank order.
     ordered = sorted(
         audit.providers,
@@ -402,11 +311,13 @@ def build_view(audit: Audit, ctx: ReportContext) -> ReportView:
             if c.id not in criteria_ids:
                 criteria_ids.append(c.id)
     scored = any(p.score for p in audit.providers)
-    matrix = _criteria_matrix(views, criteria_ids) if scored else _checks_matrix(views, by_clean_id)
     all_servers = [s for v in views for s in v.servers]
     kinds = Counter(v.kind for v in views)
+    by_kind: dict[str, list[ProviderView]] = {}
+    for v in views:
+        by_kind.setdefault(v.kind, []).append(v)
     return ReportView(
-        audit=audit, providers=views, matrix=matrix, regions=_region_counts(all_servers),
-        kinds=dict(sorted(kinds.items())), references=_references(ctx.criteria, criteria_ids),
+        audit=audit, providers=views, by_kind=by_kind, regions=_region_counts(all_servers),
+        kinds=dict(sorted(kinds.items())), references=_references(ctx, criteria_ids),
         criteria_ids=criteria_ids, scored=scored, use_ids=use_ids,
     )

@@ -10,7 +10,7 @@ from datetime import datetime
 from auditor.errors import ConfigError
 from auditor.findings import Audit
 from auditor.report.context import Branding, ReportContext, changes_info, criteria_info, profile_info
-from auditor.report.html import render_html
+from auditor.report.html import Document, render_html
 from auditor.report.text import render_markdown
 
 
@@ -39,12 +39,13 @@ def default_context(audit: Audit, lang: str = "fr", *, branding: Branding | None
 
 
 def render_audit_html(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,
-                      previous: Audit | None = None) -> str:
-    """The HTML report with default criteria texts (and changes since `previous`, when given)."""
-    return render_html(audit, default_context(audit, lang, branding=branding, previous=previous))
+                      previous: Audit | None = None, document: Document = "report") -> str:
+    """The HTML client report (or its technical annex) with default criteria texts, and the changes since
+    `previous` when given."""
+    return render_html(audit, default_context(audit, lang, branding=branding, previous=previous), document)
 
 
 def render_audit_markdown(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,
-                          previous: Audit | None = None) -> str:
-    """The Markdown report, with the same defaults as render_audit_html."""
-    return render_markdown(audit, default_context(audit, lang, branding=branding, previous=previous))
+                          previous: Audit | None = None, document: Document = "report") -> str:
+    """The Markdown report (or annex), with the same defaults as render_audit_html."""
+    return render_markdown(audit, default_context(audit, lang, branding=branding, previous=previous), document)

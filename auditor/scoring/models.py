@@ -49,8 +49,19 @@ class Text(_Frozen):
 
 class Reference(_Frozen):
     label: str = Field(min_length=1)
+    label_fr: str | None = Field(default=None, min_length=1)  # the label in French, when it differs
     url: str = Field(pattern=r"^https://")  # the text as read when `checked` is set (a copy says so in the label)
     checked: str | None = Field(default=None, pattern=DATE)  # when the statement was checked against the text
+
+    def label_in(self, lang: str) -> str:
+        return self.label_fr if lang == "fr" and self.label_fr else self.label
+
+
+class Advice(_Frozen):
+    """What a criterion not met means for a client, and what to ask the provider or do (report text)."""
+
+    meaning: Text
+    action: Text
 
 
 class Expect(_Frozen):
@@ -136,7 +147,9 @@ class Criterion(_Frozen):
     version: int = Field(ge=1)  # raised whenever what the criterion reads or accepts changes
     reviewed: str = Field(pattern=DATE)  # when its rule and references were last checked
     title: Text
+    short: Text | None = None  # a few words, for tables
     explanation: Text
+    advice: Advice | None = None  # for the client report's recommendations and action list
     applies_to: tuple[Kind, ...] = Field(min_length=1)
     combine: Literal["all", "any"] = "all"  # all: every rule must hold; any: one rule is enough
     reads: tuple[Rule, ...] = Field(min_length=1)

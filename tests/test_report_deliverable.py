@@ -1,0 +1,114 @@
+"""The client report as a deliverable (issue 12): the 18-provider demo prints to at most 40 pages in headless
+Chromium, the raw evidence goes to the annex, the French report has no English left and French typography,
+and every criterion carries its advice in both languages."""
+
+from __future__ import annotations
+
+import asyncio
+import html as html_lib
+import re
+from pathlib import Path
+
+import pytest
+from test_report_browser import needs_chromium, pdf_layout
+
+from auditor.catalog import load_catalog
+from auditor.findings import Audit
+from auditor.lab import Lab
+from auditor.report import render_audit_html, render_audit_markdown
+from auditor.report.i18n import LANGS
+from auditor.report.i18n import load_catalog as load_locale
+from auditor.report.pdf import print_to_pdf
+from auditor.report.phrases import check_key
+from auditor.scan import run_scan
+from auditor.scoring import load_criteria, score_audit
+from auditor.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_PAGES = 40
+
+# English that must not reach a French reader: words of the tool's English summaries and reasons, and the
+# English names of French-language notions. Protocol keywords (enforce, none, reject, -all) are not prose.
+ENGLISH = re.compile(r"\b(the|is|are|and|with|without|not|expected|found|claimed|accepts|offered|could|missing|"
+                     r"servers?|should|must|only|from|this|that|which|provider|encryption|EDPB|GDPR|"
+                     r"certificate|policy|record)\b")
+FRENCH_BANNED = re.compile(r"\b(conforme|non conforme|Audit de conformité)\b")
+STRAIGHT_APOSTROPHE = re.compile(r"(?<=[A-Za-zÀ-ÿ])'(?=[A-Za-zÀ-ÿ])")
+
+
+@pytest.fixture(scope="module")
+def demo(lab: Lab) -> Audit:
+    """The demo's audit: every provider of providers.yaml, scanned in the lab (as `auditor demo` does)."""
+    settings = load_settings({**lab.overrides(), "timeout": 3.0}, environ={})
+    providers = list(load_catalog(ROOT / "providers.yaml").providers)
+    assert len(providers) == 18
+    return asyncio.run(run_scan(providers, settings))
+
+
+def visible_prose(page: str) -> str:
+    """The text a reader sees, without code, links' targets, styles or URLs written out."""
+    page = re.sub(r"(?s)<(style|code|title)[^>]*>.*?</\1>", " ", page)
+    page = re.sub(r"(?s)<[^>]+>", " ", page)
+    page = html_lib.unescape(page)
+    page = re.sub(r"https?://\S+", " ", page)
+    return re.sub(r"\b[\w-]+(?:\.[\w-]+)+(?::\d+)?", " ", page)  # host names are scanned data, not prose
+
+
+@needs_chromium
+def test_demo_client_pdf_is_at_most_40_pages_and_the_annex_holds_the_evidence(demo: Audit, tmp_path: Path) -> None:
+    audit = score_audit(demo, "sante")
+    report, annex = tmp_path / "report.html", tmp_path / "annex.html"
+    report.write_text(render_audit_html(audit, "fr"), encoding="utf-8")
+    annex.write_text(render_audit_html(audit, "fr", document="annex"), encoding="utf-8")
+    pages, where = pdf_layout(print_to_pdf(report, tmp_path / "report.pdf"))
+    annex_pages, _ = pdf_layout(print_to_pdf(annex, tmp_path / "annex.pdf"))
+    assert pages <= MAX_PAGES, pages
+    assert annex_pages > pages  # the raw evidence went somewhere: to the annex
+    # One sheet per provider, each starting its own page, in order.
+    starts = [where[f"p-{i}"] for i in range(1, 19)]
+    assert starts == sorted(set(starts))
+    text = report.read_text(encoding="utf-8")
+    assert "chain_pem" not in text and "BEGIN CERTIFICATE" not in text
+    assert "Évaluation de la protection des données de santé" in text
+
+
+@pytest.mark.parametrize("profile", ["sante", "rgpd"])
+def test_french_report_has_no_english_and_french_typography(demo: Audit, profile: str) -> None:
+    audit = score_audit(demo, profile)
+    for document in ("report",):
+        prose = visible_prose(render_audit_html(audit, "fr", document=document))
+        english = sorted({m.group(0) for m in ENGLISH.finditer(prose)})
+        assert english == [], [prose[max(0, m.start() - 60):m.end() + 60] for m in ENGLISH.finditer(prose)][:5]
+        assert not FRENCH_BANNED.search(prose), FRENCH_BANNED.search(prose)
+        straight = [prose[max(0, m.start() - 40):m.end() + 40] for m in STRAIGHT_APOSTROPHE.finditer(prose)]
+        assert straight == []
+        assert "CEPD" in prose and "EDPB" not in prose
+        assert not re.search(r"\d\.\d", re.sub(r"\b(?:v?\d+\.\d+(?:\.\d+)*|L\.\d+(?:-\d+)?|R\.\d+-\d+)\b", "",
+                                                   prose)), "a decimal point in French"
+    md = render_audit_markdown(audit, "fr")
+    assert not ENGLISH.search(visible_prose(re.sub(r"\]\(<[^>]*>\)", "]", md)))
+
+
+def test_the_english_check_would_catch_an_english_summary(demo: Audit) -> None:
+    """The word list finds what the old report printed: the English finding summaries and reasons."""
+    audit = score_audit(demo, "sante")
+    summaries = " ".join(f.summary for p in audit.providers for f in p.checks)
+    reasons = " ".join(c.reason or "" for p in audit.providers for c in (p.score.criteria if p.score else []))
+    assert ENGLISH.search(summaries) and ENGLISH.search(reasons)
+    annex = visible_prose(render_audit_html(audit, "fr", document="annex"))
+    assert ENGLISH.search(annex)  # the technical record keeps the English summaries
+
+
+def test_every_criterion_has_advice_and_every_field_it_reads_a_label() -> None:
+    criteria = load_criteria()
+    for c in criteria.criteria:
+        assert c.short is not None and c.advice is not None, c.id
+        for text in (c.short, c.advice.meaning, c.advice.action):
+            assert text.fr and text.en and not STRAIGHT_APOSTROPHE.search(text.fr), c.id
+    for lang in LANGS:
+        catalog = load_locale(lang)
+        for c in criteria.criteria:
+            for rule in c.reads:
+                for expect in rule.expect:
+                    key = f"field.{check_key(rule.check)}.{expect.field or 'value'}"
+                    assert key in catalog, (lang, c.id, key)
