@@ -19,6 +19,7 @@ from cryptography import x509
 from rfc3161_client import (
     HashAlgorithm,
     TimestampRequestBuilder,
+    TimeStampResponse,
     VerificationError,
     VerifierBuilder,
     decode_timestamp_response,
@@ -47,21 +48,33 @@ class Stamp:
 
 
 def roots_for(settings: Settings) -> list[x509.Certificate]:
-    path: Path = settings.tsa_ca or settings.ca_bundle or Path(certifi.where())
+    return roots_from(settings.tsa_ca or settings.ca_bundle or Path(certifi.where()))
+
+
+def roots_from(path: Path) -> list[x509.Certificate]:
     try:
         return load_bundle(path)
     except (OSError, ValueError) as exc:
         raise TimestampError(f"{path}: not a readable PEM bundle of time-stamping roots ({exc})") from exc
 
 
+def _decode(token: bytes) -> TimeStampResponse:
+    try:
+        return decode_timestamp_response(token)
+    except Exception as exc:  # the parser's errors on garbage are not all ValueError
+        raise TimestampError(f"not an RFC 3161 time-stamp response ({str(exc)[:120]})") from exc
+
+
+def imprint_of(token: bytes) -> bytes:
+    """The hash a token time-stamps (no trust implied: use `check` for that)."""
+    return bytes(_decode(token).tst_info.message_imprint.message)
+
+
 def check(token: bytes, body: bytes, roots: list[x509.Certificate], nonce: int | None = None) -> Stamp:
     """Verify a TimeStampResp over SHA-256(`body`) against `roots`; raise TimestampError saying why not."""
     if not roots:
         raise TimestampError("no root to check the time-stamp against")
-    try:
-        response = decode_timestamp_response(token)
-    except ValueError as exc:
-        raise TimestampError(f"not an RFC 3161 time-stamp response ({str(exc)[:120]})") from exc
+    response = _decode(token)
     builder = VerifierBuilder(roots=list(roots))
     if nonce is not None:
         builder = builder.nonce(nonce)
