@@ -217,7 +217,7 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
     lab = start_free(catalogs=[catalog_path, LAB_CATALOG])  # the world models the catalog audited
     try:
         settings = load_settings({**lab.overrides(), "reports_dir": base.reports_dir, "lang": base.lang,
-                                  "db": db or base.reports_dir / DEMO_DB_NAME})
+                                  "db": db or base.reports_dir / DEMO_DB_NAME, "tsa_url": lab.tsa_url})
         started = dt.datetime.now()
         audit = execute(settings, providers, quiet=False)
     finally:

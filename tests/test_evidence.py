@@ -310,3 +310,54 @@ def test_the_signing_key_is_private_and_the_history_can_be_pinned_to_it(scanned:
                str(other)).returncode == 0
     result = cli(scanned.env, "history", "--verify", "--db", str(scanned.db), "--public-key", str(other))
     assert result.returncode == 1 and "not by the key given" in result.stderr
+
+
+# -- RFC 3161 time-stamps, against the lab's TSA (auditor/lab/tsa.py) ----------------------------------------
+
+
+def test_the_manifest_is_time_stamped_and_verify_checks_the_token(lab: Lab, scanned: Scanned, tmp_path: Path) -> None:
+    import certifi
+
+    from auditor.evidence.timestamp import stamp
+
+    assert lab.tsa is not None
+    db = tmp_path / "tsa.sqlite"
+    settings = Settings(**lab.overrides(), timeout=3.0, db=db, tsa_url=lab.tsa_url)
+    before = lab.tsa.answered
+    audit_id = execute(settings, load_catalog(PACKAGED_CATALOG).select(["posteo"]), quiet=True).audit_id
+    assert lab.tsa.answered == before + 1  # sealing asked the TSA once
+    bundle = tmp_path / "b.zip"
+    assert cli(scanned.env, "evidence", "export", "--db", str(db), "-o", str(bundle)).returncode == 0
+    result = verify(scanned, bundle, "--tsa-ca", str(lab.ca_bundle))
+    assert result.returncode == 0, result.stderr
+    assert "time-stamped" in result.stdout and "CN=Auditor Lab Time-Stamping Authority" in result.stdout
+    with zipfile.ZipFile(bundle) as z:
+        assert "timestamp.tsr" in z.namelist()
+    # a genuine token, but for another manifest
+    other, _ = stamp(b"another manifest\n", settings)
+    swapped = rewrite(bundle, tmp_path / "swapped.zip", {"timestamp.tsr": other})
+    for extra in ([], ["--tsa-ca", str(lab.ca_bundle)]):
+        failed = verify(scanned, swapped, *extra)
+        assert failed.returncode == 1 and "timestamp.tsr" in failed.stderr, failed.stderr
+    # the right token, but the TSA's root is not among the roots given
+    untrusted = verify(scanned, bundle, "--tsa-ca", certifi.where())
+    assert untrusted.returncode == 1 and "the time-stamp does not verify" in untrusted.stderr
+    # garbage instead of a token: a failed check, not a crash
+    garbage = verify(scanned, rewrite(bundle, tmp_path / "g.zip", {"timestamp.tsr": b"\x30\x03\x02\x01"}),
+                     "--tsa-ca", str(lab.ca_bundle))
+    assert garbage.returncode == 1 and "Traceback" not in garbage.stderr
+    with Store.open(db) as store:
+        link = store.chain_link(audit_id)
+    assert link is not None and link.timestamp is not None
+
+
+def test_an_unreachable_tsa_leaves_the_audit_sealed_and_says_so(lab: Lab, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "a.sqlite"
+    dead = f"http://127.{lab.net}.0.81/tsr"  # nothing listens there
+    settings = Settings(**lab.overrides(), timeout=1.0, db=db, tsa_url=dead)
+    audit_id = execute(settings, load_catalog(PACKAGED_CATALOG).select(["posteo"]), quiet=True).audit_id
+    assert f"audit {audit_id} sealed without a time-stamp" in capsys.readouterr().err
+    with Store.open(db) as store:
+        link = store.chain_link(audit_id)
+    assert link is not None and link.timestamp is None

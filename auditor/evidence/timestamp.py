@@ -83,10 +83,19 @@ def check(token: bytes, body: bytes, roots: list[x509.Certificate], nonce: int |
     except VerificationError as exc:
         raise TimestampError(f"the time-stamp does not verify: {exc}") from exc
     info = response.tst_info
-    signer = next((x509.load_der_x509_certificate(c) for c in response.signed_data.certificates), None)
+    signer = next((c for c in map(x509.load_der_x509_certificate, response.signed_data.certificates)
+                   if _time_stamping(c)), None)
     when = info.gen_time.astimezone(dt.UTC) if info.gen_time.tzinfo else info.gen_time.replace(tzinfo=dt.UTC)
     return Stamp(when.strftime("%Y-%m-%dT%H:%M:%SZ"), signer.subject.rfc4514_string() if signer else "unknown",
                  int(info.serial_number))
+
+
+def _time_stamping(cert: x509.Certificate) -> bool:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return x509.oid.ExtendedKeyUsageOID.TIME_STAMPING in usage
 
 
 async def _ask(url: str, query: bytes, settings: Settings) -> bytes:
