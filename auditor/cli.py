@@ -183,7 +183,7 @@ def catalog_check(
 
 cli_report.register(app)  # report
 cli_history.register(app)  # history, diff, prune
-cli_evidence.register(app)  # evidence export, verify, public-key
+cli_evidence.register(app)  # evidence export, verify, public-key; register
 
 
 def version_callback(value: bool) -> None:

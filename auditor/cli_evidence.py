@@ -121,5 +121,47 @@ def public_key_cmd(
     typer.echo(f"fingerprint {fingerprint(signer.public_hex)} (private key: {key_path(settings)})")
 
 
+def register_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    uses: Annotated[Path, typer.Option(help="The DPO's register file: providers used, purposes, data, retention "
+                                            "(see examples/register.yaml).")] = Path("register.yaml"),
+    audit: Annotated[str | None, typer.Option(help="Audit id or unique prefix (default: the latest complete).")]
+    = None,
+    lang: Annotated[str | None, typer.Option(help="Language: fr or en.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="xlsx, ods, md or html.")] = "xlsx",
+    providers: Annotated[Path | None, typer.Option(help="The catalog (default: ./providers.yaml, else the "
+                                                        "packaged one).")] = None,
+    db: Db = None,
+    config: Config = None,
+) -> None:
+    """Draft the Art. 30 register (and a transfer impact assessment per transfer) from an audit."""
+    from auditor.catalog import load_catalog
+    from auditor.evidence.keys import fingerprint
+    from auditor.register.entries import build
+    from auditor.register.uses import load_uses
+    from auditor.register.write import check_format, write
+    from auditor.report.export import check_lang
+    from auditor.settings import default_catalog
+
+    try:
+        chosen = check_format(fmt)
+        settings = load_settings({k: v for k, v in {"db": db, "lang": lang}.items() if v is not None}, config=config)
+        language = check_lang(settings.lang)
+        register_file, lines = load_uses(uses)
+        catalog = load_catalog(providers or default_catalog())
+        with open_existing(existing_db(settings)) as store:
+            loaded = store.load_audit(audit)
+            link = store.chain_link(loaded.audit_id)
+        seal = f"{link.hash} — {fingerprint(link.public_key)}" if link else None
+        doc = build(loaded, catalog, register_file, lines, str(uses), language, seal)
+        write(doc, chosen, output)
+    except AuditorError as exc:
+        fail(exc)
+    worksheets = len(doc.sheets) - 2
+    typer.echo(f"wrote {output}: {len(register_file.uses)} processing activities from audit {loaded.audit_id}, "
+               f"{worksheets} transfer impact assessment worksheet(s)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(evidence_app, name="evidence")
+    app.command("register")(register_cmd)
