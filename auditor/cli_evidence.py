@@ -136,7 +136,7 @@ def register_cmd(
 ) -> None:
     """Draft the Art. 30 register (and a transfer impact assessment per transfer) from an audit."""
     from auditor.catalog import load_catalog
-    from auditor.evidence.keys import fingerprint
+    from auditor.cli_report import seal_text
     from auditor.register.entries import build
     from auditor.register.uses import load_uses
     from auditor.register.write import check_format, write
@@ -151,9 +151,8 @@ def register_cmd(
         catalog = load_catalog(providers or default_catalog())
         with open_existing(existing_db(settings)) as store:
             loaded = store.load_audit(audit)
-            link = store.chain_link(loaded.audit_id)
-        seal = f"{link.hash} — {fingerprint(link.public_key)}" if link else None
-        doc = build(loaded, catalog, register_file, lines, str(uses), language, seal)
+        doc = build(loaded, catalog, register_file, lines, str(uses), language,
+                    seal_text(existing_db(settings), loaded.audit_id))
         write(doc, chosen, output)
     except AuditorError as exc:
         fail(exc)

@@ -82,6 +82,15 @@ def load_for_report(db: Path, audit_id: str | None, profile: str | None) -> tupl
     return audit, previous
 
 
+def seal_text(db: Path, audit_id: str) -> str | None:
+    """The audit's seal for the cover (None: not sealed, e.g. stored before sealing existed)."""
+    from auditor.evidence.keys import fingerprint
+
+    with open_existing(db) as store:
+        link = store.chain_link(audit_id)
+    return f"{link.hash} — {fingerprint(link.public_key)}" if link else None
+
+
 def report(
     db: Annotated[Path | None, typer.Option(help="SQLite database of audits (default: AUDITOR_DB, the config "
                                                  "file, else ~/.local/share/auditor/audits.sqlite).")] = None,
@@ -110,6 +119,7 @@ def report(
         language = check_lang(settings.lang)
         branding = _branding(firm, client, logo)
         loaded, previous = load_for_report(existing_db(settings), audit, profile)
+        branding = branding.model_copy(update={"seal": seal_text(existing_db(settings), loaded.audit_id)})
         out = output or default_path(settings.reports_dir, loaded, language, chosen)
         write_report(loaded, chosen, out, language, branding=branding, previous=previous)
     except AuditorError as exc:

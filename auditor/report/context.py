@@ -47,6 +47,7 @@ class Branding(BaseModel):
     firm: str | None = None
     client: str | None = None
     logo: bytes | None = None
+    seal: str | None = None  # the audit's seal: its manifest SHA-256 and signing-key fingerprint (docs/evidence.md)
 
     @field_validator("logo")
     @classmethod
