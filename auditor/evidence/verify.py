@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,37 +63,32 @@ class _Reader:
         self.archive = archive
         self.total = 0
 
-    def read(self, info: zipfile.ZipInfo, cap: int) -> tuple[bytes | None, str | None]:
-        """(the entry's bytes, None), or (None, why not) — never more than `cap` bytes in memory."""
-        chunks, size = [], 0
+    def _stream(self, info: zipfile.ZipInfo, cap: int, sink: Callable[[bytes], object]) -> tuple[int, str | None]:
+        """Feed the entry to `sink` in chunks: (its size, None), or (0, why it stopped) past `cap` or on damage."""
+        size = 0
         try:
             with self.archive.open(info) as handle:
                 while chunk := handle.read(CHUNK):
                     size += len(chunk)
                     self.total += len(chunk)
                     if size > cap or self.total > MAX_TOTAL:
-                        return None, f"larger than {min(cap, MAX_TOTAL)} bytes"
-                    chunks.append(chunk)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
-            return None, f"unreadable ({str(exc)[:100] or type(exc).__name__})"
-        except Exception as exc:  # zlib and friends on garbage: a damaged entry, never a crash
-            return None, f"unreadable ({type(exc).__name__})"
-        return b"".join(chunks), None
+                        return 0, f"larger than {min(cap, MAX_TOTAL)} bytes"
+                    sink(chunk)
+        except Exception as exc:  # a damaged entry (bad CRC, corrupt deflate data): named, never a crash
+            return 0, f"damaged in the zip ({str(exc)[:100] or type(exc).__name__})"
+        return size, None
+
+    def read(self, info: zipfile.ZipInfo, cap: int) -> tuple[bytes | None, str | None]:
+        """(the entry's bytes, None), or (None, why not) — never more than `cap` bytes in memory."""
+        chunks: list[bytes] = []
+        _, why = self._stream(info, cap, chunks.append)
+        return (None, why) if why else (b"".join(chunks), None)
 
     def digest(self, info: zipfile.ZipInfo, cap: int) -> tuple[str | None, int, str | None]:
         """(SHA-256 hex, size, None) streaming, or (None, 0, why not)."""
-        hasher, size = hashlib.sha256(), 0
-        try:
-            with self.archive.open(info) as handle:
-                while chunk := handle.read(CHUNK):
-                    size += len(chunk)
-                    self.total += len(chunk)
-                    if size > cap or self.total > MAX_TOTAL:
-                        return None, 0, f"larger than {min(cap, MAX_TOTAL)} bytes"
-                    hasher.update(chunk)
-        except Exception as exc:  # a damaged entry (bad CRC, corrupt deflate data): named, never a crash
-            return None, 0, f"damaged in the zip ({str(exc)[:100] or type(exc).__name__})"
-        return hasher.hexdigest(), size, None
+        hasher = hashlib.sha256()
+        size, why = self._stream(info, cap, hasher.update)
+        return (None, 0, why) if why else (hasher.hexdigest(), size, None)
 
 
 def _entries(archive: zipfile.ZipFile) -> tuple[dict[str, zipfile.ZipInfo], list[str]]:
