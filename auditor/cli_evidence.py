@@ -149,10 +149,10 @@ def register_cmd(
         language = check_lang(settings.lang)
         register_file, lines = load_uses(uses)
         catalog = load_catalog(providers or default_catalog())
-        with open_existing(existing_db(settings)) as store:
+        db_path = existing_db(settings)
+        with open_existing(db_path) as store:
             loaded = store.load_audit(audit)
-        doc = build(loaded, catalog, register_file, lines, str(uses), language,
-                    seal_text(existing_db(settings), loaded.audit_id))
+        doc = build(loaded, catalog, register_file, lines, str(uses), language, seal_text(db_path, loaded.audit_id))
         write(doc, chosen, output)
     except AuditorError as exc:
         fail(exc)

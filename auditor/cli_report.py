@@ -118,8 +118,9 @@ def report(
                                   if v is not None}, config=config)
         language = check_lang(settings.lang)
         branding = _branding(firm, client, logo)
-        loaded, previous = load_for_report(existing_db(settings), audit, profile)
-        branding = branding.model_copy(update={"seal": seal_text(existing_db(settings), loaded.audit_id)})
+        db_path = existing_db(settings)  # once: it says on stderr when it falls back to the demo's database
+        loaded, previous = load_for_report(db_path, audit, profile)
+        branding = branding.model_copy(update={"seal": seal_text(db_path, loaded.audit_id)})
         out = output or default_path(settings.reports_dir, loaded, language, chosen)
         write_report(loaded, chosen, out, language, branding=branding, previous=previous)
     except AuditorError as exc:
