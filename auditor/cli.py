@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from auditor import __version__, cli_history, cli_report
+from auditor import __version__, cli_evidence, cli_history, cli_report
 from auditor.console import fail, warn
 from auditor.errors import EXIT_USAGE, AuditorError
 
@@ -183,6 +183,7 @@ def catalog_check(
 
 cli_report.register(app)  # report
 cli_history.register(app)  # history, diff, prune
+cli_evidence.register(app)  # evidence export, verify, public-key; register
 
 
 def version_callback(value: bool) -> None:

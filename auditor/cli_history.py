@@ -78,8 +78,15 @@ def history(
     limit: Annotated[int, typer.Option(min=1, help="At most this many audits, newest first.")] = 50,
     as_json: AsJson = False,
     config: Config = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the signed chain of audits: exit 1 when an audit "
+                                                         "was altered or removed (docs/evidence.md).")] = False,
+    public_key: Annotated[Path | None, typer.Option(help="With --verify: the key every link must be signed by "
+                                                          "(PEM; default: whichever key signed it).")] = None,
 ) -> None:
     """List the stored audits, newest first; with --provider, that provider's score over time."""
+    if verify:
+        _verify_history(db, config, public_key, as_json)
+        return
     try:
         settings = _settings(config, db=db)
         db_path = existing_db(settings)
@@ -116,6 +123,35 @@ def history(
     header = ["AUDIT", "STARTED", "FINISHED", "STATE", "LAB", "PROVIDERS", "PROFILE"]
     for line in _table(header, [_summary_row(a) for a in audits], right=frozenset({5})):
         typer.echo(line)
+
+
+def _verify_history(db: Path | None, config: Path | None, public_key: Path | None, as_json: bool) -> None:
+    from auditor.evidence.keys import fingerprint, load_public
+    from auditor.evidence.seal import verify_history
+
+    try:
+        settings = _settings(config, db=db)
+        db_path = existing_db(settings)
+        pinned = load_public(public_key) if public_key is not None else None
+        with open_existing(db_path) as store:
+            check = verify_history(store, pinned)
+    except AuditorError as exc:
+        fail(exc)
+    if as_json:
+        _print_json({"db": str(db_path), "intact": check.intact, "links": check.links, "sealed": check.sealed,
+                     "pruned": check.pruned, "unsealed_before_chain": check.unsealed_old,
+                     "incomplete": check.incomplete, "keys": sorted(fingerprint(k) for k in check.keys),
+                     "problems": check.problems})
+    else:
+        keys = ", ".join(sorted(fingerprint(k) for k in check.keys)) or "none yet"
+        typer.echo(f"{db_path}: {check.links} links; {check.sealed} audits match their seal, {check.pruned} pruned "
+                   f"(recorded), {check.unsealed_old} stored before sealing began, {check.incomplete} incomplete "
+                   f"(never sealed); signed by {keys}")
+        typer.echo("history intact" if check.intact else f"history NOT intact: {len(check.problems)} problem(s)")
+    if not check.intact:
+        for problem in check.problems:
+            warn(problem)
+        raise typer.Exit(1)
 
 
 # -- diff -------------------------------------------------------------------------------------------
@@ -183,9 +219,13 @@ def prune(
 ) -> None:
     """Delete old audits (and evidence no other audit uses); print what was deleted.
 
+    The deletion is recorded, signed, in the history chain, so `history --verify` tells pruning from tampering.
+
     The latest complete audit (and the latest complete lab audit) is never deleted: it is what the next diff
     compares against. With both options, an audit survives if either keeps it.
     """
+    from auditor.evidence.seal import record_prune
+
     if keep is None and older_than is None:
         warn("prune needs --keep N or --older-than DAYS (or both: an audit survives if either keeps it)")
         raise typer.Exit(2)
@@ -194,7 +234,8 @@ def prune(
         db_path = existing_db(settings)
         with open_existing(db_path) as store:
             started = {s.audit_id: s for s in store.list_audits(ALL)}
-            deleted = store.prune(keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None)
+            deleted = store.prune(keep=keep, older_than=timedelta(days=older_than) if older_than is not None else None,
+                                  record=record_prune(settings))
     except AuditorError as exc:
         fail(exc)
     for audit_id in deleted:

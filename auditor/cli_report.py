@@ -99,6 +99,15 @@ def load_for_report(db: Path, audit_id: str | None, profile: str | None) -> tupl
     return audit, previous
 
 
+def seal_text(db: Path, audit_id: str) -> str | None:
+    """The audit's seal for the cover (None: not sealed, e.g. stored before sealing existed)."""
+    from auditor.evidence.keys import fingerprint
+
+    with open_existing(db) as store:
+        link = store.chain_link(audit_id)
+    return f"{link.hash} — {fingerprint(link.public_key)}" if link else None
+
+
 def report(
     db: Annotated[Path | None, typer.Option(help="SQLite database of audits (default: AUDITOR_DB, the config "
                                                  "file, else ~/.local/share/auditor/audits.sqlite).")] = None,
@@ -144,7 +153,9 @@ def report(
         branding = branding_from({"firm": firm, "client": client, "logo": logo, "author": author,
                                   "version": report_version, "controller": controller,
                                   "distribution": distribution}, config)
-        loaded, previous = load_for_report(existing_db(settings), audit, profile)
+        db_path = existing_db(settings)  # once: it says on stderr when it falls back to the demo's database
+        loaded, previous = load_for_report(db_path, audit, profile)
+        branding = branding.model_copy(update={"seal": seal_text(db_path, loaded.audit_id)})
         out = output or default_path(settings.reports_dir, loaded, language, chosen)
         written = write_with_annex(loaded, chosen, out, language, branding=branding, previous=previous, annex=annex)
     except AuditorError as exc:

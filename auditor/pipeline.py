@@ -86,6 +86,7 @@ def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, la
 
 def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Audit:
     """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete."""
+    from auditor.evidence.seal import seal
     from auditor.scoring import score_audit
     from auditor.store import Store
 
@@ -101,12 +102,13 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Au
             tick(result)
 
         audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                     rdap_cache=store))
+                                     rdap_cache=store, pages=store))
         audit = score_audit(audit, settings.profile)
         for p in audit.providers:
             if p.score is not None:
                 store.set_score(audit.audit_id, p.id, p.score)
         store.finish_audit(audit.audit_id, audit.finished_at or "")
+        seal(store, audit.audit_id, settings)  # its manifest signed into the history chain (docs/evidence.md)
     return audit
 
 
@@ -215,7 +217,7 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
     lab = start_free(catalogs=[catalog_path, LAB_CATALOG])  # the world models the catalog audited
     try:
         settings = load_settings({**lab.overrides(), "reports_dir": base.reports_dir, "lang": base.lang,
-                                  "db": db or base.reports_dir / DEMO_DB_NAME})
+                                  "db": db or base.reports_dir / DEMO_DB_NAME, "tsa_url": lab.tsa_url})
         started = dt.datetime.now()
         audit = execute(settings, providers, quiet=False)
     finally:

@@ -19,7 +19,7 @@ from auditor.net.dns import DnsError
 from auditor.net.rdap import RdapCache
 from auditor.net.vantage import characterise
 from auditor.probes.claims import claim_finding
-from auditor.probes.context import ScanContext
+from auditor.probes.context import PageStore, ScanContext
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
 from auditor.probes.hosting import policy_host_locations
 from auditor.probes.jurisdiction import hosting_summary, jurisdiction_finding, transfer_finding
@@ -135,13 +135,15 @@ def check_vantage(vantage: Vantage, providers: Sequence[Provider], settings: Set
 
 async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile: str | None = None,
                    on_start: Callable[[Audit], None] | None = None,
-                   on_provider: ProviderCallback | None = None, rdap_cache: RdapCache | None = None) -> Audit:
-    """`rdap_cache`: the store, so RDAP answers are reused across runs (see auditor.net.rdap).
+                   on_provider: ProviderCallback | None = None, rdap_cache: RdapCache | None = None,
+                   pages: PageStore | None = None) -> Audit:
+    """`rdap_cache`: the store, so RDAP answers are reused across runs (see auditor.net.rdap); `pages`: the
+    store, so claim pages are kept as fetched (the evidence bundle carries them).
 
     When a callback fails (the store: disk full), every probe this run started is cancelled before the
     shared clients close: none is left to fail later with a traceback of its own."""
     before = asyncio.all_tasks()
-    ctx = ScanContext.create(settings, rdap_cache=rdap_cache)
+    ctx = ScanContext.create(settings, rdap_cache=rdap_cache, pages=pages)
     try:
         await preflight(ctx)
         ctx.vantage = await characterise(settings, ctx.resolver)

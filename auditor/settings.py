@@ -112,6 +112,11 @@ class Settings(BaseModel):
     # to name one that does from here.
     resolver_candidates: list[str] = Field(default_factory=lambda: list(RESOLVER_CANDIDATES), max_length=10)
     smtp_untestable_ok: bool = False  # port 25 blocked here: go on, SMTP checks "not testable from this vantage"
+    # Accountability (docs/evidence.md): the Ed25519 key sealing audits (None: `<db>.signing-key`), and an RFC 3161
+    # time-stamping authority with the roots its tokens are checked against (None: the CA bundle).
+    signing_key: Path | None = None
+    tsa_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=2000)
+    tsa_ca: Path | None = None
 
     @field_validator("resolver")
     @classmethod

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import gzip
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from auditor.lab.listener import TcpListener
@@ -58,9 +58,11 @@ class HttpServer(TcpListener):
         contexts: Mapping[str, ssl.SSLContext] | None = None,
         default: Route | None = None,
         compressed: frozenset[str] = frozenset(),
+        handlers: Mapping[tuple[str, str], Callable[[Request], Route]] | None = None,
     ) -> None:
         super().__init__(host, port)
         self.routes = routes
+        self.handlers = dict(handlers or {})  # (host, path) -> an answer computed from the request (the lab TSA)
         self.requests = requests
         self.contexts = dict(contexts or {})
         self.default = default
@@ -116,7 +118,8 @@ class HttpServer(TcpListener):
         self.requests.append(Request(
             "https" if self.contexts else "http", f"{self.host}:{self.port}", method, host, target, headers, body
         ))
-        route = (
+        handler = self.handlers.get((host, path))
+        route = handler(self.requests[-1]) if handler else (
             self.routes.get((host, target)) or self.routes.get((host, path)) or self.routes.get((host, "*"))
             or self.default
             or Route(404, body=b"not found\n")

@@ -37,6 +37,7 @@ from auditor.lab.raw_server import RawServer
 from auditor.lab.rdap import add_registry_hosts, publish_registry_data
 from auditor.lab.smtp_server import Delivered, SmtpServer
 from auditor.lab.tlsconf import TlsSettings, server_context
+from auditor.lab.tsa import LabTsa
 from auditor.lab.world import LAB_CATALOG, OVERLAY, HostSpec, World, allocate_addresses, build_world, ipv6_of
 from auditor.lab.zones import ROOT, SigningPolicy, ZoneBuilder, ZoneSet, signing_module
 from auditor.settings import PACKAGED_CATALOG
@@ -48,6 +49,7 @@ START_TIMEOUT = 30.0
 REFERENCE_DOMAIN = "exemplary.example"
 # Last octet of each resolver's address in 127.N.0.0/24 (the validating one is the lab's resolver).
 RESOLVER_OCTETS = dict(zip(RESOLVER_MODES, (53, 54, 55), strict=True))
+TSA_OCTET = 80  # the lab's time-stamping authority, http://127.<net>.0.80/tsr (auditor/lab/tsa.py)
 
 
 class _Server(Protocol):
@@ -103,6 +105,7 @@ class Lab:
         self.certs: dict[str, IssuedCert] = {}
         self.private_ca_bundles: dict[str, Path] = {}  # sector PKIs (not in ca_bundle), by name
         self.startup_seconds = 0.0
+        self.tsa: LabTsa | None = None
         self._servers: list[_Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -129,6 +132,11 @@ class Lab:
     def resolver(self, mode: str = "validating") -> str:
         """`IP:PORT` of the lab resolver of that kind (validating, plain, strip)."""
         return f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}:{self.dns_port}"
+
+    @property
+    def tsa_url(self) -> str:
+        """The lab's RFC 3161 time-stamping authority (setting `tsa_url`; its certificate chains to `ca_bundle`)."""
+        return f"http://127.{self.net}.0.{TSA_OCTET}/tsr"
 
     def overrides(self) -> dict[str, Any]:
         """Exactly the settings a scan of the lab needs (keys of `auditor.settings.Settings`)."""
@@ -237,6 +245,7 @@ class Lab:
             if host.smtp or host.smtps or host.https:
                 self.certs[host.name] = ca.issue([host.name], host.tls.key_type, host.tls.cert_fault, host.tls.ca)
         self.private_ca_bundles = {name: pem for name, (_, _, pem) in ca.private.items()}
+        self.tsa = LabTsa(ca.inter_key, ca.intermediate)
         self.zones = self._build_zones(world)
         self._write_trust_anchor()
         write_geoip_db(self.geoip_db, {
@@ -284,6 +293,10 @@ class Lab:
         for host in self.world.hosts.values():
             for ip, tls in host.addresses():
                 servers += self._host_servers(host, ip, tls)
+        if self.tsa is not None:
+            tsa_ip = f"127.{self.net}.0.{TSA_OCTET}"
+            servers.append(HttpServer(tsa_ip, self.port(80), {}, self.requests, None,
+                                      handlers={(tsa_ip, "/tsr"): self.tsa.route}))
         return servers
 
     def _host_servers(self, host: HostSpec, ip: str, tls: TlsSettings) -> list[_Server]:

@@ -233,10 +233,11 @@ class DnssecResult:
     rrset: list[str] = field(default_factory=list)  # presentation format of the final RRset (evidence even if bogus)
     denial: Literal["nxdomain", "nodata"] | None = None
     chain: list[dict[str, Any]] = field(default_factory=list)
+    wire_b64: str | None = None  # the final answer (RRset or denial with its RRSIGs), DNS wire format, base64
 
     def evidence(self) -> dict[str, Any]:
         return {"dnssec": self.status, "reason": self.reason, "rrset": self.rrset, "denial": self.denial,
-                "chain": self.chain}
+                "chain": self.chain, "wire_b64": self.wire_b64}
 
 
 @dataclass
@@ -283,6 +284,7 @@ class _Validator:
         self.queries = 0
         self.verifications = 0
         self.chain: list[dict[str, Any]] = []
+        self.last_answer: dns.message.Message | None = None  # the response the verdict rests on
 
     # -- plumbing --
 
@@ -611,8 +613,14 @@ class _Validator:
     # -- the answer --
 
     async def answer(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, hops: int) -> DnssecResult:
+        result = await self._answer(qname, rdtype, hops)
+        if result.wire_b64 is None and self.last_answer is not None:
+            result.wire_b64 = base64.b64encode(self.last_answer.to_wire()).decode()  # kept as evidence (bundle)
+        return result
+
+    async def _answer(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, hops: int) -> DnssecResult:
         zone = await self.walk(qname, rdtype)
-        response = await self.ask(qname, rdtype)
+        response = self.last_answer = await self.ask(qname, rdtype)
         what = f"{qname} {dns.rdatatype.to_text(rdtype)}"
         rrset = self.find(response.answer, qname, rdtype)
         if rrset is not None:

@@ -70,6 +70,15 @@ class HttpFetcher:
 
     async def get(self, url: str, *, max_bytes: int = 65536, headers: dict[str, str] | None = None) -> HttpResult:
         """GET with certificate verification; never raises for network trouble: see `HttpResult.error`."""
+        return await self.request("GET", url, max_bytes=max_bytes, headers=headers)
+
+    async def post(self, url: str, content: bytes, *, max_bytes: int = 65536,
+                   headers: dict[str, str] | None = None) -> HttpResult:
+        """POST `content` (e.g. an RFC 3161 time-stamp query); like `get`, never raises for network trouble."""
+        return await self.request("POST", url, content=content, max_bytes=max_bytes, headers=headers)
+
+    async def request(self, method: str, url: str, *, content: bytes | None = None, max_bytes: int = 65536,
+                      headers: dict[str, str] | None = None) -> HttpResult:
         result = HttpResult(url)
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
@@ -97,7 +106,7 @@ class HttpFetcher:
                            "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
         try:
             async with asyncio.timeout(self.timeout * 2):
-                async with self._verified.stream("GET", target, headers=request_headers,
+                async with self._verified.stream(method, target, headers=request_headers, content=content,
                                                  extensions={"sni_hostname": host}) as response:
                     result.status = response.status_code
                     for name, value in list(response.headers.items())[:MAX_HEADERS]:

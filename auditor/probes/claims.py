@@ -144,6 +144,8 @@ async def claim_finding(provider: Provider, claim: Claim, ctx: ScanContext) -> F
                        value=_value(provider, claim, None, checked_at, None, None),
                        summary=f"evidence page unreachable: {result.error}"[:500], evidence=evidence)
     sha256 = hashlib.sha256(result.body).hexdigest()
+    if ctx.pages is not None:
+        ctx.pages.put_page(result.body, result.headers.get("content-type"))  # the page as fetched, for the bundle
     if result.status != 200 or result.error is not None:
         why = result.error or f"HTTP {result.status}"
         return Finding(id=check, subject=provider.id, target=claim.evidence_url, status=Status.FAIL,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import certifi
 from cryptography import x509
@@ -31,6 +31,12 @@ from auditor.trust_spaces import SpaceAnchors, anchors, load_trust_spaces
 
 if TYPE_CHECKING:
     from auditor.probes.endpoint import TlsEndpoint
+
+
+class PageStore(Protocol):
+    """Where fetched claim pages are kept for the evidence bundle (the SQLite store implements it)."""
+
+    def put_page(self, body: bytes, content_type: str | None) -> None: ...
 
 
 @dataclass
@@ -66,10 +72,13 @@ class ScanContext:
     dnssec_cache: ValidationCache = field(default_factory=ValidationCache)
     rdap: RdapClient | None = None  # ASN/organisation look-ups; None: not looked up (hosting findings say so)
     vantage: Vantage | None = None  # what this vantage point can test (None: not characterised, test everything)
+    pages: PageStore | None = None  # keeps claim pages as fetched; None: hashed only
 
     @classmethod
-    def create(cls, settings: Settings, *, rdap_cache: RdapCache | None = None) -> ScanContext:
-        """`rdap_cache`: a store that keeps RDAP answers across runs (the per-run cache is always on)."""
+    def create(cls, settings: Settings, *, rdap_cache: RdapCache | None = None,
+               pages: PageStore | None = None) -> ScanContext:
+        """`rdap_cache`: a store that keeps RDAP answers across runs (the per-run cache is always on); `pages`:
+        a store that keeps the claim pages fetched (the evidence bundle carries them)."""
         resolver = Resolver(settings.resolver_address(), timeout=settings.timeout, in_flight=settings.dns_in_flight)
         http = HttpFetcher(resolver, ca_bundle=settings.ca_bundle, timeout=settings.timeout,
                            port_map=settings.port_map, refuse=partial(not_public, lab=settings.lab))
@@ -81,7 +90,7 @@ class ScanContext:
         return cls(settings, resolver, http, GeoLocator(settings.geoip_db),
                    Limits(settings.concurrency, settings.per_host), roots, load_trust_anchors(settings.trust_anchor),
                    TlsScanner(settings.tls_scans, settings.tls_connections), spaces=anchors(settings.pki_roots),
-                   rdap=RdapClient(resolver, http, cache=rdap_cache))
+                   rdap=RdapClient(resolver, http, cache=rdap_cache), pages=pages)
 
     def space_of(self, ep: TlsEndpoint) -> SpaceAnchors | None:
         """The trust space whose PKI authenticates this endpoint: the MX hosts of the space's mail domains."""

@@ -62,7 +62,8 @@ async def mta_sts_finding(domain: str, mx_hosts: list[str] | None, ctx: ScanCont
             fetch_errors.append(f"policy larger than {MAX_POLICY_BYTES} bytes")
         else:
             policy = parse_policy(fetched.body, fetched.headers.get("content-type"))
-            evidence["policy_text"] = fetched.body[:4096].decode("utf-8", "replace")
+            # whole (the fetch caps it): the evidence bundle carries the policy as served
+            evidence["policy_text"] = fetched.body.decode("utf-8", "replace")
     value = mta_sts_value(record, policy, mx_hosts, fetch_errors)
     status, summary = _sts_status(value)
     return Finding(id="mta_sts", subject=domain, status=status, value=value, summary=summary[:500], evidence=evidence)

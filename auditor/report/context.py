@@ -56,6 +56,7 @@ class Branding(BaseModel):
     controller: str | None = None  # who authorised the distribution (the controller, or its representative)
     distribution: tuple[str, ...] = ()  # the recipients the controller authorised
     signature: tuple[str, ...] = ()  # lines of the signature block (name, function, firm)
+    seal: str | None = None  # the audit's seal: its manifest SHA-256 and signing-key fingerprint (docs/evidence.md)
 
     @field_validator("logo")
     @classmethod

@@ -6,6 +6,6 @@ database.
 
 from auditor.store.evidence import canonical_json, evidence_hash
 from auditor.store.schema import SCHEMA_VERSION
-from auditor.store.sqlite import AuditSummary, HistoryRow, Store
+from auditor.store.sqlite import AuditSummary, ChainLink, HistoryRow, Store
 
-__all__ = ["SCHEMA_VERSION", "AuditSummary", "HistoryRow", "Store", "canonical_json", "evidence_hash"]
+__all__ = ["SCHEMA_VERSION", "AuditSummary", "ChainLink", "HistoryRow", "Store", "canonical_json", "evidence_hash"]

@@ -101,8 +101,37 @@ def _v3_rdap_cache(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _v4_pages_and_chain(db: sqlite3.Connection) -> None:
+    """Claim pages as fetched (content-addressed), and the signed chain of audit manifests and prunes.
+
+    `pages`: a claim finding's `value.sha256` names its page here, so an evidence bundle can carry the page the
+    verdict was drawn from. `chain`: one signed link per sealed audit (its manifest) and per prune (what it
+    deleted), each holding the previous link's hash (docs/evidence.md). No foreign key to `audits`: a link
+    outlives the audit it describes, which is how a removed audit is detected.
+    """
+    db.execute("""
+        CREATE TABLE pages (
+            sha256       TEXT PRIMARY KEY,  -- of body
+            body         BLOB NOT NULL,     -- as fetched (decoded Content-Encoding), at most the fetch cap
+            content_type TEXT,
+            first_seen   TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE chain (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a removed last link leaves a gap
+            kind       TEXT NOT NULL CHECK (kind IN ('audit', 'prune')),
+            audit_id   TEXT,           -- kind 'audit': the audit sealed
+            body       BLOB NOT NULL,  -- the exact bytes signed: a manifest or a prune record (JSON)
+            hash       TEXT NOT NULL UNIQUE,  -- SHA-256 of body
+            signature  TEXT NOT NULL,  -- Ed25519 over body, base64
+            public_key TEXT NOT NULL,  -- the signer's raw Ed25519 public key, hex
+            timestamp  BLOB            -- RFC 3161 TimeStampResp over SHA-256(body), when a TSA is configured
+        )""")
+    db.execute("CREATE UNIQUE INDEX chain_by_audit ON chain(audit_id) WHERE kind = 'audit'")
+
+
 # MIGRATIONS[i] takes a database from user_version i to i + 1.
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_lab_flag_and_indexes, _v3_rdap_cache]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_lab_flag_and_indexes, _v3_rdap_cache, _v4_pages_and_chain]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,6 +49,31 @@ class AuditSummary(BaseModel):
     providers: int
     profile: str
     tool_version: str
+
+
+class ChainLink(NamedTuple):
+    """One link of the signed history (docs/evidence.md): a sealed audit's manifest or a prune record."""
+
+    seq: int
+    kind: str  # audit | prune
+    audit_id: str | None
+    body: bytes  # the exact bytes signed
+    hash: str  # SHA-256 of body
+    signature: str  # base64 Ed25519
+    public_key: str  # hex raw Ed25519
+    timestamp: bytes | None  # RFC 3161 TimeStampResp over SHA-256(body)
+
+
+class Signer(Protocol):
+    public_hex: str
+
+    def sign(self, body: bytes) -> str: ...
+
+
+# The render callbacks of `seal_audit` and `prune` build a link's body from what is stored, under the write lock.
+RenderManifest = Callable[[Audit, dict[str, tuple[bytes, str | None]], "str | None", str], bytes]
+RenderPrune = Callable[[list[dict[str, str | None]], "str | None", str], bytes]
+_LINK_COLUMNS = "seq, kind, audit_id, body, hash, signature, public_key, timestamp"
 
 
 class HistoryRow(NamedTuple):
@@ -495,7 +521,8 @@ class Store:
 
     @_reported
     def prune(
-        self, keep: int | None = None, older_than: timedelta | None = None, *, now: datetime | None = None
+        self, keep: int | None = None, older_than: timedelta | None = None, *, now: datetime | None = None,
+        record: tuple[RenderPrune, Signer] | None = None,
     ) -> list[str]:
         """Delete old audits and the evidence only they used; return the deleted ids.
 
@@ -506,6 +533,8 @@ class Store:
         - `older_than=D` keeps audits started less than D ago.
         The latest complete audit (and the latest complete lab audit) is never deleted: it is what the
         next `diff` compares against. With neither rule, no audit is deleted (orphaned evidence still is).
+        `record`: how to sign a prune link for what was deleted, so that `history --verify` does not take the
+        pruning for tampering (in the same transaction as the deletion).
         """
         if keep is not None and keep < 0:
             raise ConfigError(f"--keep must be 0 or more, got {keep}")
@@ -516,12 +545,32 @@ class Store:
                 "SELECT id, started_epoch, complete, lab FROM audits ORDER BY started_epoch DESC, rowid DESC"
             ).fetchall()
             doomed = _prune_plan(rows, keep, cutoff)
+            if doomed and record is not None:
+                render, signer = record
+                sealed = dict(db.execute("SELECT audit_id, hash FROM chain WHERE kind = 'audit'").fetchall())
+                deleted: list[dict[str, str | None]] = [{"audit_id": i, "manifest": sealed.get(i)} for i in doomed]
+                self._append_link(db, "prune", None, lambda prev: render(deleted, prev, signer.public_hex), signer)
             db.executemany("DELETE FROM audits WHERE id = ?", [(i,) for i in doomed])
             db.execute(
                 "DELETE FROM evidence WHERE hash NOT IN"
                 " (SELECT evidence_hash FROM findings WHERE evidence_hash IS NOT NULL)"
             )
+            kept = self._page_hashes(db)
+            stale = [h for (h,) in db.execute("SELECT sha256 FROM pages") if h not in kept]
+            db.executemany("DELETE FROM pages WHERE sha256 = ?", [(h,) for h in stale])
         return doomed
+
+    @staticmethod
+    def _page_hashes(db: sqlite3.Connection, audit_id: str | None = None) -> set[str]:
+        """The claim pages findings name (`claim.*` `value.sha256`), of one audit or of all."""
+        # In Python: the JSON1 functions are not guaranteed in every SQLite build.
+        found: set[str] = set()
+        query = "SELECT value FROM findings WHERE substr(check_id, 1, 6) = 'claim.'"
+        for (value,) in db.execute(query + (" AND audit_id = ?" if audit_id else ""), (audit_id,) if audit_id else ()):
+            sha = json.loads(value).get("sha256") if value.startswith("{") else None
+            if isinstance(sha, str):
+                found.add(sha)
+        return found
 
     def integrity_check(self) -> str:
         """"ok", or the problems SQLite reports (page-level integrity, then broken foreign keys)."""
@@ -564,3 +613,95 @@ class Store:
         with contextlib.suppress(sqlite3.Error), self._write() as db:
             db.execute("INSERT OR REPLACE INTO rdap_cache (ip, fetched_epoch, body) VALUES (?, ?, ?)",
                        (ip, datetime.now(UTC).timestamp(), canonical_json(body)))
+
+    # --- claim pages as fetched (auditor.probes.claims keeps them through ScanContext.pages) -------------------
+    def put_page(self, body: bytes, content_type: str | None) -> None:
+        """Keep a fetched claim page under its SHA-256 (the finding's `value.sha256`). Best effort, like the
+        RDAP cache: a page that cannot be written is listed as missing in the audit's manifest."""
+        digest = hashlib.sha256(body).hexdigest()
+        with contextlib.suppress(sqlite3.Error), self._write() as db:
+            db.execute("INSERT OR IGNORE INTO pages (sha256, body, content_type, first_seen) VALUES (?, ?, ?, ?)",
+                       (digest, body, (content_type or "")[:200] or None, datetime.now(UTC).isoformat()))
+
+    def _pages(self, db: sqlite3.Connection, hashes: set[str]) -> dict[str, tuple[bytes, str | None]]:
+        found: dict[str, tuple[bytes, str | None]] = {}
+        for digest in sorted(hashes):
+            row = db.execute("SELECT body, content_type FROM pages WHERE sha256 = ?", (digest,)).fetchone()
+            if row is not None:
+                found[digest] = (bytes(row[0]), row[1])
+        return found
+
+    @_reported
+    def pages(self, hashes: set[str]) -> dict[str, tuple[bytes, str | None]]:
+        """The stored pages among `hashes`: sha256 → (body, content type)."""
+        with self._read() as db:
+            return self._pages(db, hashes)
+
+    # --- the signed chain (auditor.evidence.seal) ---------------------------------------------------------------
+    def _append_link(self, db: sqlite3.Connection, kind: str, audit_id: str | None,
+                     body_for: Callable[[str | None], bytes], signer: Signer) -> ChainLink:
+        """Append a link after the current last one; the caller holds the write lock."""
+        row = db.execute("SELECT hash FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+        body = body_for(row[0] if row else None)
+        digest, signature = hashlib.sha256(body).hexdigest(), signer.sign(body)
+        cursor = db.execute(
+            "INSERT INTO chain (kind, audit_id, body, hash, signature, public_key) VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, audit_id, body, digest, signature, signer.public_hex))
+        return ChainLink(int(cursor.lastrowid or 0), kind, audit_id, body, digest, signature, signer.public_hex, None)
+
+    @_reported
+    def seal_audit(self, audit_id: str, render: RenderManifest, signer: Signer) -> ChainLink:
+        """Append the manifest of a complete audit to the chain (once: a sealed audit returns its link).
+
+        The audit is read back under the write lock, so the manifest describes exactly what is stored, and the
+        previous link cannot change in between."""
+        with self._write() as db:
+            full_id = self.resolve_id(audit_id)
+            existing = self._link(db, full_id)
+            if existing is not None:
+                return existing
+            complete = db.execute("SELECT complete FROM audits WHERE id = ?", (full_id,)).fetchone()[0]
+            if not complete:
+                raise ConfigError(f"{self.path}: audit {full_id} is incomplete (its scan was interrupted): "
+                                  "there is nothing final to seal")
+            audit = self._load(full_id, None)
+            stored = self._pages(db, self._page_hashes(db, full_id))
+            return self._append_link(db, "audit", full_id,
+                                     lambda prev: render(audit, stored, prev, signer.public_hex), signer)
+
+    @staticmethod
+    def _link(db: sqlite3.Connection, audit_id: str) -> ChainLink | None:
+        row = db.execute(f"SELECT {_LINK_COLUMNS} FROM chain WHERE kind = 'audit' AND audit_id = ?",
+                         (audit_id,)).fetchone()
+        return _as_link(row) if row else None
+
+    @_reported
+    def chain_link(self, audit_id: str) -> ChainLink | None:
+        """The link sealing `audit_id` (a full id), or None when it was never sealed."""
+        return self._link(self._db, audit_id)
+
+    @_reported
+    def chain(self) -> tuple[list[ChainLink], int]:
+        """Every link in order, and the highest sequence number ever given (more than the last link's when
+        links were removed from the end)."""
+        with self._read() as db:
+            links = [_as_link(r) for r in db.execute(f"SELECT {_LINK_COLUMNS} FROM chain ORDER BY seq")]
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chain'").fetchone()
+        return links, int(row[0]) if row else 0
+
+    @_reported
+    def set_timestamp(self, link_hash: str, token: bytes) -> None:
+        with self._write() as db:
+            db.execute("UPDATE chain SET timestamp = ? WHERE hash = ?", (token, link_hash))
+
+    @_reported
+    def audit_states(self) -> dict[str, tuple[bool, float]]:
+        """Every stored audit: id → (complete, started_epoch)."""
+        return {r[0]: (bool(r[1]), float(r[2]))
+                for r in self._db.execute("SELECT id, complete, started_epoch FROM audits")}
+
+
+def _as_link(row: tuple[Any, ...]) -> ChainLink:
+    seq, kind, audit_id, body, digest, signature, public_key, timestamp = row
+    return ChainLink(int(seq), str(kind), audit_id, bytes(body), str(digest), str(signature), str(public_key),
+                     bytes(timestamp) if timestamp is not None else None)

@@ -1,0 +1,288 @@
+"""Register rows and transfer impact assessment worksheets from an audit, the catalog and the DPO's file: pure.
+
+One row per use the DPO declares. What the audit and the catalog know is filled in (recipient and role,
+countries of the data-carrying servers, transfers and their basis, the Art. 32 measures observed, the audit
+as evidence); what only the DPO knows comes from the DPO's file, and what nobody has answered yet is marked
+"to be completed by the DPO", never guessed. Labels and references: auditor/data/register.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.catalog import Catalog, Provider
+from auditor.errors import CatalogError
+from auditor.findings import Audit, Finding, ProviderResult, Status
+from auditor.register.uses import RegisterFile, Use
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "register.yaml"
+TIA_MECHANISMS = ("safeguards", "unknown")  # no worksheet for none / adequacy (CNIL AITD guide: not needed)
+
+PHRASES: dict[str, dict[str, str]] = {
+    "processor": {"fr": "sous-traitant (art. 28)", "en": "processor (Art. 28)"},
+    "controller": {"fr": "responsable de traitement distinct", "en": "separate controller"},
+    "role_unknown": {"fr": "rôle non établi", "en": "role not established"},
+    "mech_none": {"fr": "Aucun transfert : importateur et serveurs portant les données dans l'UE/EEE",
+                  "en": "No transfer: importer and data-carrying servers in the EU/EEA"},
+    "mech_adequacy": {"fr": "Décision d'adéquation : {decisions}", "en": "Adequacy decision: {decisions}"},
+    "dpf": {"fr": "cadre UE–États-Unis (DPF) : organisation certifiée", "en": "EU–US DPF: certified organisation"},
+    "mech_safeguards": {"fr": "Aucune adéquation ne couvre {countries} : CCT requises (art. 46(2)(c), décision (UE) "
+                                "2021/914) et une AITD (voir la feuille)",
+                        "en": "No adequacy decision covers {countries}: SCC required (Art. 46(2)(c), Decision (EU) "
+                              "2021/914) and a transfer impact assessment (see its sheet)"},
+    "mech_unknown": {"fr": "Non établi par l'audit : à vérifier par le DPO", "en": "Not established by the audit: "
+                                                                              "for the DPO to check"},
+    "importer": {"fr": "importateur {name} ({country})", "en": "importer {name} ({country})"},
+    "servers": {"fr": "serveurs en {countries} ({roles})", "en": "servers in {countries} ({roles})"},
+    "group": {"fr": "établissements du groupe : {countries} (accès à distance possible)",
+              "en": "group establishments: {countries} (remote access possible)"},
+    "starttls": {"fr": "STARTTLS sur {ok}/{all} MX", "en": "STARTTLS on {ok}/{all} MX"},
+    "tls_modern": {"fr": "TLS 1.2+ uniquement sur {ok}/{all} points d'accès", "en": "TLS 1.2+ only on {ok}/{all} "
+                                                                                  "endpoints"},
+    "dane": {"fr": "DANE valide sur {ok}/{all} MX", "en": "DANE valid on {ok}/{all} MX"},
+    "mta_sts": {"fr": "MTA-STS : {mode}", "en": "MTA-STS: {mode}"},
+    "claim": {"fr": "{name} : {state}", "en": "{name}: {state}"},
+    "not_claimed": {"fr": "non revendiqué", "en": "not claimed"},
+    "level": {"fr": "revendiqué, preuve : {level}", "en": "claimed, evidence: {level}"},
+    "evidence": {"fr": "audit {audit} du {date}", "en": "audit {audit} of {date}"},
+    "lab": {"fr": " (simulation de laboratoire)", "en": " (lab simulation)"},
+    "tia_1": {"fr": "{importer} ; {servers} ; données : {data} ; finalité : {purpose}",
+              "en": "{importer}; {servers}; data: {data}; purpose: {purpose}"},
+    "tia_2": {"fr": "Mécanisme établi par l'audit : {mechanism}. {basis}", "en": "Mechanism per the audit: "
+                                                                               "{mechanism}. {basis}"},
+    "tia_3": {"fr": "Lois d'accès connues du catalogue : {laws}", "en": "Access laws known to the catalog: {laws}"},
+    "tia_4": {"fr": "Mesures observées, candidates : {measures}", "en": "Measures observed, candidates: {measures}"},
+    "tia_6": {"fr": "Audit de référence : {evidence}. Relancer `auditor scan` puis `auditor register` pour "
+                    "réévaluer.", "en": "Baseline audit: {evidence}. Run `auditor scan` then `auditor register` "
+                                        "again to re-evaluate."},
+    "absent": {"fr": "absent", "en": "absent"},
+    "invalid": {"fr": "invalide", "en": "invalid"},
+    "level_attested": {"fr": "attestée par un tiers indépendant", "en": "attested by an independent body"},
+    "level_stated": {"fr": "déclarée par le prestataire", "en": "stated by the provider"},
+    "level_third_party": {"fr": "page d'un tiers seulement", "en": "a third party's page only"},
+    "level_not_found": {"fr": "introuvable", "en": "not found"},
+    "level_contradicted": {"fr": "contredite", "en": "contradicted"},
+    "level_expired": {"fr": "expirée", "en": "expired"},
+    "health": {"fr": "données de santé (art. 9)", "en": "health data (Art. 9)"},
+}
+
+
+@cache
+def texts() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+    return data
+
+
+def say(key: str, lang: str, **values: object) -> str:
+    return PHRASES[key][lang].format(**values)
+
+
+def label(key: str, lang: str, **values: object) -> str:
+    return str(texts()["labels"][key][lang]).format(**values)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str  # the tab's name (at most 31 characters: the xlsx limit)
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RegisterDoc:
+    title: str
+    meta: list[tuple[str, str]]  # label, value: the organisation (Art. 30(1)(a)) and the audit
+    sheets: list[Sheet]
+    lang: str
+
+
+def _findings(result: ProviderResult, check: str) -> list[Finding]:
+    return [f for f in result.checks if f.id == check]
+
+
+def _value(result: ProviderResult, check: str) -> dict[str, Any]:
+    found = _findings(result, check)
+    return found[0].value if found and isinstance(found[0].value, dict) else {}
+
+
+def _ratio(findings: list[Finding]) -> tuple[int, int]:
+    counted = [f for f in findings if f.status != Status.SKIP]
+    return sum(f.status == Status.PASS for f in counted), len(counted)
+
+
+def security(result: ProviderResult, lang: str) -> list[str]:
+    """The Art. 32 measures the audit observed, one phrase each."""
+    measures: list[str] = []
+    for check, key in (("smtp.starttls", "starttls"), ("tls.protocols", "tls_modern")):
+        ok, total = _ratio(_findings(result, check))
+        if total:
+            measures.append(say(key, lang, ok=ok, all=total))
+    dane = [f for f in _findings(result, "dane") if f.status != Status.SKIP]
+    if dane:
+        measures.append(say("dane", lang, ok=sum(f.value == "valid" for f in dane), all=len(dane)))
+    modes = sorted({_sts_mode(f.value, lang) for f in _findings(result, "mta_sts") if isinstance(f.value, dict)})
+    if modes:
+        measures.append(say("mta_sts", lang, mode=", ".join(modes)))
+    for name in ("e2ee", "zero_access", "2fa", "hds"):
+        value = _value(result, f"claim.{name}")
+        if not value:
+            continue
+        level = value.get("level")
+        shown = say(f"level_{level}", lang) if f"level_{level}" in PHRASES else str(level)
+        state = say("level", lang, level=shown) if value.get("claimed") and level else say("not_claimed", lang)
+        if name == "hds" and value.get("valid_until") and level == "attested":
+            state += f" ({value['valid_until']})"
+        measures.append(say("claim", lang, name=name.upper() if name != "zero_access" else "zero-access", state=state))
+    return measures
+
+
+def _sts_mode(value: dict[str, Any], lang: str) -> str:
+    if not value.get("published"):
+        return say("absent", lang)
+    return str(value.get("mode")) if value.get("valid") and value.get("mode") else say("invalid", lang)
+
+
+def _decisions(transfer: dict[str, Any]) -> list[str]:
+    seen: dict[str, str] = {}
+    for place in [transfer.get("importer") or {}, *(transfer.get("destinations") or [])]:
+        decision = place.get("decision") or {}
+        if decision.get("reference"):
+            seen.setdefault(decision["id"], f"{decision['reference']} ({decision.get('date')})")
+    return list(seen.values())
+
+
+def transfer_basis(provider: Provider, transfer: dict[str, Any], lang: str) -> str:
+    mechanism = transfer.get("mechanism") or "unknown"
+    if mechanism == "none":
+        return say("mech_none", lang)
+    if mechanism == "adequacy":
+        text = say("mech_adequacy", lang, decisions="; ".join(_decisions(transfer)) or "—")
+        if provider.company.on_dpf_list and "US" in _outside(transfer):
+            text += "; " + say("dpf", lang)
+        return text
+    if mechanism == "safeguards":
+        return say("mech_safeguards", lang, countries=", ".join(transfer.get("outside_adequacy") or _outside(transfer)))
+    return say("mech_unknown", lang)
+
+
+def _outside(transfer: dict[str, Any]) -> list[str]:
+    countries = list(transfer.get("outside_eu_eea") or [])
+    importer = transfer.get("importer") or {}
+    if importer.get("region") not in ("EU", "EEA", None) and importer.get("country") not in countries:
+        countries.insert(0, importer["country"])
+    return countries
+
+
+def transfers(transfer: dict[str, Any], lang: str) -> str:
+    parts = [", ".join(_outside(transfer)) or label("none", lang)]
+    if transfer.get("group_abroad"):
+        parts.append(say("group", lang, countries=", ".join(transfer["group_abroad"])))
+    return "; ".join(parts)
+
+
+def _role(provider: Provider, lang: str) -> str:
+    role = provider.role.value
+    text = say(role, lang) if role else say("role_unknown", lang)
+    return f"{text} — {provider.role.basis}" if provider.role.basis else text
+
+
+def _recipient(provider: Provider) -> str:
+    company = provider.company
+    return f"{provider.name} — {company.legal_name or provider.name} ({company.country or '?'})"
+
+
+def _evidence(audit: Audit, lang: str) -> str:
+    text = say("evidence", lang, audit=audit.audit_id, date=(audit.finished_at or audit.started_at)[:10])
+    return text + (say("lab", lang) if audit.vantage.lab else "")
+
+
+def _remarks(result: ProviderResult) -> str:
+    return "; ".join(_value(result, "jurisdiction.company").get("notes") or [])
+
+
+def register_row(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> list[str]:
+    transfer = _value(result, "transfer")
+    summary = _value(result, "hosting.summary")
+    categories = list(use.data_categories) + ([say("health", lang)] if use.health_data else [])
+    return [use.activity, use.joint_controller or "", use.purpose, "; ".join(use.data_subjects),
+            "; ".join(dict.fromkeys(categories)), _recipient(provider), _role(provider, lang),
+            ", ".join(summary.get("countries") or []) or label("unknown", lang), transfers(transfer, lang),
+            transfer_basis(provider, transfer, lang), use.retention, "; ".join(security(result, lang)),
+            _remarks(result), _evidence(audit, lang)]
+
+
+def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> Sheet:
+    """The six steps of EDPB Recommendations 01/2020 for one provider, pre-filled with what the audit knows."""
+    transfer = _value(result, "transfer")
+    importer = transfer.get("importer") or {}
+    destinations = transfer.get("destinations") or []
+    servers = say("servers", lang, countries=", ".join(d["country"] for d in destinations) or "—",
+                  roles=", ".join(sorted({r for d in destinations for r in d.get("roles", [])})) or "—")
+    company = _value(result, "jurisdiction.company")
+    todo = label("to_complete", lang)
+    answers = [
+        say("tia_1", lang, importer=say("importer", lang, name=provider.company.legal_name or provider.name,
+                                        country=importer.get("country") or "?"),
+            servers=servers + ("; " + transfers(transfer, lang) if transfer.get("group_abroad") else ""),
+            data="; ".join(use.data_categories) + ("; " + say("health", lang) if use.health_data else ""),
+            purpose=use.purpose),
+        say("tia_2", lang, mechanism=transfer.get("mechanism") or "unknown",
+            basis=transfer_basis(provider, transfer, lang)),
+        say("tia_3", lang, laws="; ".join(company.get("notes") or []) or label("none", lang)),
+        say("tia_4", lang, measures="; ".join(security(result, lang)) or label("none", lang)),
+        "",
+        say("tia_6", lang, evidence=_evidence(audit, lang)),
+    ]
+    steps = texts()["tia_steps"]
+    columns = texts()["tia_columns"]
+    rows = [[step["step"][lang], step["question"][lang], answer, todo] for step, answer in zip(steps, answers,
+                                                                                                strict=True)]
+    name = label("tia_sheet", lang, provider=provider.id)[:31]
+    return Sheet(name, label("tia_title", lang, provider=provider.name),
+                 [columns[k][lang] for k in ("step", "question", "audit", "dpo")], rows,
+                 [texts()["references"]["edpb_01_2020"]["text"], texts()["references"]["scc"]["text"],
+                  texts()["references"]["cnil_aitd"]["text"]])
+
+
+def build(audit: Audit, catalog: Catalog, uses: RegisterFile, lines: dict[int, int], path: str, lang: str,
+          seal: str | None = None) -> RegisterDoc:
+    """The register of `uses` from `audit`; a use naming a provider the audit or the catalog lacks is a
+    `FILE:LINE` error."""
+    results = {p.id: p for p in audit.providers}
+    known = {p.id: p for p in catalog.providers}
+    columns = texts()["columns"]
+    rows: list[list[str]] = []
+    sheets: list[Sheet] = []
+    for index, use in enumerate(uses.uses):
+        if use.provider not in results or use.provider not in known:
+            where = "audit " + audit.audit_id if use.provider not in results else "catalog"
+            raise CatalogError(path, lines.get(index), f"provider {use.provider!r} is not in the {where}; audited: "
+                                                       f"{', '.join(results) or 'none'}")
+        provider, result = known[use.provider], results[use.provider]
+        rows.append(register_row(use, provider, result, audit, lang))
+        if _value(result, "transfer").get("mechanism", "unknown") in TIA_MECHANISMS and not any(
+                s.name == label("tia_sheet", lang, provider=provider.id)[:31] for s in sheets):
+            sheets.append(tia_sheet(use, provider, result, audit, lang))
+    org = uses.organisation
+    meta = [(label(key, lang), getattr(org, key if key != "organisation" else "name") or "")
+            for key in ("organisation", "address", "controller", "representative", "dpo")]
+    if seal:
+        meta.append((label("seal", lang), seal))
+    notes = [label("draft", lang, audit=audit.audit_id, date=(audit.finished_at or audit.started_at)[:10])]
+    if audit.vantage.lab:
+        notes.insert(0, label("lab", lang))
+    refs = texts()["references"]
+    sources = [f"{columns[k][lang]}: {columns[k]['source']} — Art. {columns[k]['art']}" for k in columns]
+    sources += [f"{r['text']} — {r['url']}" for r in refs.values()]
+    register = Sheet(label("register_sheet", lang), label("title", lang), [columns[k][lang] for k in columns],
+                     rows, notes)
+    return RegisterDoc(label("title", lang), meta, [register, *sheets,
+                                                    Sheet(label("sources", lang), label("sources", lang),
+                                                          [label("sources", lang)], [[s] for s in sources])], lang)
