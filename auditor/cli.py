@@ -6,7 +6,9 @@ configuration error, 3 the scan could not run (e.g. no network).
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -203,11 +205,30 @@ def _main(
 def main() -> None:
     # sslyze loads its bundled trust stores, one of which holds a certificate newer cryptography frowns upon.
     warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
+    code: int | str | None = 0
     try:
         app()
+    except SystemExit as exc:
+        code = exc.code
     except KeyboardInterrupt:
         warn("interrupted")
-        sys.exit(130)
+        code = 130
     except AuditorError as exc:  # raised outside a command's own handler
         warn(str(exc))
-        sys.exit(exc.exit_code or EXIT_USAGE)
+        code = exc.exit_code or EXIT_USAGE
+    _exit(code)
+
+
+def _exit(code: int | str | None) -> None:
+    """Leave with `code`. A TLS scan abandoned at its deadline may still run in a daemon thread (sslyze cannot be
+    interrupted); the interpreter's shutdown would stop it in the middle of a C call, which can abort the whole
+    process ("FATAL: exception not rethrown", exit -6) after the right message was printed. With such threads
+    alive, streams are flushed and the process ends without that shutdown: our files are already closed."""
+    if isinstance(code, str):
+        warn(code)
+        code = 1
+    if any(t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    sys.exit(code)
