@@ -37,6 +37,10 @@ class Finding(BaseModel):
     value: Any = None
     summary: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    # The named vantage point that measured it, when an audit has several (`Audit.vantages`); None: the
+    # audit's one vantage point, or a finding drawn from the catalog rather than measured (then left out of
+    # the document).
+    vantage: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 def error(check_id: str, subject: str, reason: str, target: str | None = None,
@@ -169,6 +173,9 @@ class Audit(BaseModel):
     tool_version: str
     profile: str
     vantage: Vantage
+    # The named vantage points when the audit was measured from several (docs/distributed.md), in the order
+    # given; empty for an audit measured from one place (`vantage`).
+    vantages: list[Vantage] = Field(default_factory=list)
     providers: list[ProviderResult] = Field(default_factory=list)
 
     def to_json(self) -> str:

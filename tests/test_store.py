@@ -80,6 +80,23 @@ def test_round_trip(db_path: Path) -> None:
         assert store.load_audit(audit.audit_id) == audit
 
 
+def test_vantages_round_trip(db_path: Path) -> None:
+    """An audit from two named vantage points: each finding keeps the one that measured it, and the JSON
+    document of a one-vantage audit carries no `vantage` key on its findings."""
+    audit = _audit("20261129T070000-def", 1, [_provider("posteo")])
+    measured = [f.model_copy(update={"vantage": name}) for f in audit.providers[0].checks for name in ("eu", "us")]
+    two = audit.model_copy(update={
+        "vantages": [audit.vantage.model_copy(update={"name": n}) for n in ("eu", "us")],
+        "providers": [audit.providers[0].model_copy(update={"checks": measured})]})
+    with Store.open(db_path) as store:
+        store.save(two)
+        back = store.load_audit(two.audit_id)
+    assert back == two
+    assert [v.name for v in back.vantages] == ["eu", "us"]
+    assert {f.vantage for f in back.providers[0].checks} == {"eu", "us"}
+    assert all("vantage" not in f for p in json.loads(audit.to_json())["providers"] for f in p["checks"])
+
+
 def test_identical_evidence_is_stored_once(db_path: Path) -> None:
     a1 = _audit("a1", 2, [_provider("posteo")])
     a2 = _audit("a2", 1, [_provider("posteo")])

@@ -130,8 +130,16 @@ def _v4_pages_and_chain(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX chain_by_audit ON chain(audit_id) WHERE kind = 'audit'")
 
 
+def _v5_vantages(db: sqlite3.Connection) -> None:
+    """Audits measured from several named vantage points: each finding says which one measured it (NULL: the
+    audit's only vantage point, or a catalog finding), and the audit keeps every vantage's characterisation."""
+    db.execute("ALTER TABLE findings ADD COLUMN vantage TEXT")
+    db.execute("ALTER TABLE audits ADD COLUMN vantages TEXT NOT NULL DEFAULT '[]'")  # JSON: a list of Vantage
+
+
 # MIGRATIONS[i] takes a database from user_version i to i + 1.
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_lab_flag_and_indexes, _v3_rdap_cache, _v4_pages_and_chain]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_lab_flag_and_indexes, _v3_rdap_cache, _v4_pages_and_chain,
+                                _v5_vantages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -275,11 +275,11 @@ class Store:
                 raise ConfigError(f"{self.path}: audit {audit.audit_id} already exists")
             db.execute(
                 "INSERT INTO audits (id, schema, started_at, started_epoch, finished_at, complete, profile,"
-                " tool_version, vantage, lab) VALUES (?, ?, ?, ?, NULL, 0, ?, ?, ?, ?)",
+                " tool_version, vantage, lab, vantages) VALUES (?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?)",
                 (
                     audit.audit_id, audit.schema_, audit.started_at, epoch, audit.profile,
                     audit.tool_version, canonical_json(audit.vantage.model_dump(mode="json")),
-                    int(audit.vantage.lab),
+                    int(audit.vantage.lab), canonical_json([v.model_dump(mode="json") for v in audit.vantages]),
                 ),
             )
         for result in audit.providers:
@@ -330,10 +330,10 @@ class Store:
             db.execute("INSERT OR IGNORE INTO evidence (hash, body) VALUES (?, ?)", (digest, body))
         db.execute(
             "INSERT INTO findings (audit_id, provider_id, position, check_id, subject, target, status, value,"
-            " summary, evidence_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " summary, evidence_hash, vantage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 audit_id, provider_id, position, data["id"], data["subject"], data["target"], data["status"],
-                canonical_json(data["value"]), data["summary"], digest,
+                canonical_json(data["value"]), data["summary"], digest, finding.vantage,
             ),
         )
 
@@ -422,11 +422,11 @@ class Store:
 
     def _load(self, full_id: str, profile: str | None) -> Audit:
         row = self._db.execute(
-            "SELECT schema, started_at, finished_at, complete, profile, tool_version, vantage"
+            "SELECT schema, started_at, finished_at, complete, profile, tool_version, vantage, vantages"
             " FROM audits WHERE id = ?",
             (full_id,),
         ).fetchone()
-        schema, started_at, finished_at, complete, audit_profile, tool_version, vantage = row
+        schema, started_at, finished_at, complete, audit_profile, tool_version, vantage, vantages = row
         profile = profile or audit_profile
         scores = {
             pid: json.loads(body)
@@ -439,8 +439,9 @@ class Store:
             "SELECT provider_id, name, kind FROM providers WHERE audit_id = ? ORDER BY position", (full_id,)
         ):
             providers[pid] = {"id": pid, "name": name, "kind": kind, "score": scores.get(pid), "checks": []}
-        for pid, check_id, subject, target, status, value, summary, evidence in self._db.execute(
-            "SELECT f.provider_id, f.check_id, f.subject, f.target, f.status, f.value, f.summary, e.body"
+        for pid, check_id, subject, target, status, value, summary, evidence, measured_from in self._db.execute(
+            "SELECT f.provider_id, f.check_id, f.subject, f.target, f.status, f.value, f.summary, e.body,"
+            " f.vantage"
             " FROM findings AS f LEFT JOIN evidence AS e ON e.hash = f.evidence_hash"
             " WHERE f.audit_id = ? ORDER BY f.provider_id, f.position",
             (full_id,),
@@ -450,13 +451,15 @@ class Store:
                     "id": check_id, "subject": subject, "target": target, "status": status,
                     "value": json.loads(value), "summary": summary,
                     "evidence": json.loads(evidence) if evidence is not None else {},
+                    **({"vantage": measured_from} if measured_from is not None else {}),
                 }
             )
         return Audit.model_validate(
             {
                 "schema": schema, "audit_id": full_id, "started_at": started_at, "finished_at": finished_at,
                 "complete": bool(complete), "tool_version": tool_version, "profile": profile,
-                "vantage": json.loads(vantage), "providers": list(providers.values()),
+                "vantage": json.loads(vantage), "vantages": json.loads(vantages),
+                "providers": list(providers.values()),
             }
         )
 
