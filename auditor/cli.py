@@ -71,7 +71,7 @@ def scan(
         help="A bulk campaign: audit the mail domains of FILE (one per line, # comments) for transport security "
              "instead of the catalog's providers.", show_default=False)] = None,
     resume: Annotated[str | None, typer.Option(
-        is_flag=False, flag_value=RESUME_LATEST, metavar="[AUDIT_ID]",
+        metavar="[AUDIT_ID]",
         help="Complete an interrupted audit instead of starting one: AUDIT_ID, or without it the latest "
              "incomplete audit of the same domains (or providers). Finished providers are not scanned again.",
         show_default=False)] = None,
@@ -218,6 +218,7 @@ def main() -> None:
     # sslyze loads its bundled trust stores, one of which holds a certificate newer cryptography frowns upon.
     warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
     code: int | str | None = 0
+    sys.argv = optional_value(sys.argv, "--resume", RESUME_LATEST)
     try:
         app()
     except SystemExit as exc:
@@ -229,6 +230,17 @@ def main() -> None:
         warn(str(exc))
         code = exc.exit_code or EXIT_USAGE
     _exit(code)
+
+
+def optional_value(argv: list[str], option: str, implied: str) -> list[str]:
+    """`option` given without its value (last, or followed by another option) gets `implied`: typer's parser
+    has no options with an optional value, and `scan --resume [AUDIT_ID]` needs one."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == option and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(implied)
+    return out
 
 
 def _exit(code: int | str | None) -> None:

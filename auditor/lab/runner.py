@@ -24,6 +24,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -100,6 +101,7 @@ class Lab:
         self._workdir = workdir  # a temporary directory is made on first use when None
         self.mailbox: list[Delivered] = []
         self.requests: list[Request] = []
+        self.questions: Counter[tuple[str, str]] = Counter()  # DNS questions asked of any lab resolver
         self.world = World()
         self.zones = ZoneSet()
         self.certs: dict[str, IssuedCert] = {}
@@ -287,7 +289,7 @@ class Lab:
         faults = {}
         for f in self.world.dns_faults:
             faults[f.key()] = f.fault
-        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults, mode),
+        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults, mode, self.questions),
                                             f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}", self.dns_port)
                                   for mode in RESOLVER_MODES]
         for host in self.world.hosts.values():
