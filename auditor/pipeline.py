@@ -129,11 +129,14 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, resum
     from auditor.scoring import score_audit
     from auditor.store import Store
 
+    campaign = any(isinstance(p, CampaignTarget) for p in providers)
     with Store.open(settings.db) as store:
         prior = resumable(store, resume, providers, quiet=quiet) if resume is not None else None
         with _progress(len(providers), quiet, done=len(prior.providers) if prior else 0) as tick:
-            audit = _scan_stored(store, settings, providers, prior, tick)
-        if not any(isinstance(p, CampaignTarget) for p in providers):
+            audit = _scan_stored(store, settings, providers, prior, tick, keep=not campaign)
+        if campaign:  # read back once, in file order: the scan did not keep a second copy of every result
+            audit = audit.model_copy(update={"providers": _in_order(store.load_audit(audit.audit_id), providers)})
+        else:
             audit = score_audit(audit, settings.profile)
         for p in audit.providers:
             if p.score is not None:
@@ -168,8 +171,14 @@ def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bo
     return audit
 
 
+def _in_order(stored: Audit, providers: list[Provider]) -> list[ProviderResult]:
+    """The stored results in the run's order (the store keeps them in the order they finished)."""
+    by_id = {p.id: p for p in stored.providers}
+    return [by_id[p.id] for p in providers]
+
+
 def _scan_stored(store: Store, settings: Settings, providers: list[Provider], prior: Audit | None,
-                 tick: Callable[[ProviderResult], None]) -> Audit:
+                 tick: Callable[[ProviderResult], None], *, keep: bool = True) -> Audit:
     """The scan, each provider committed as it finishes (`Store.add_provider`)."""
     audit_ref: dict[str, str] = {"id": prior.audit_id} if prior else {}
 
@@ -182,7 +191,7 @@ def _scan_stored(store: Store, settings: Settings, providers: list[Provider], pr
         tick(result)
 
     return asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                rdap_cache=store, pages=store, resume=prior))
+                                rdap_cache=store, pages=store, resume=prior, keep=keep))
 
 
 def run(request: ScanRequest) -> int:
