@@ -56,7 +56,23 @@ def test_campaign_target_is_a_provider_named_by_its_domain() -> None:
     assert CampaignTarget.model_validate(target.model_dump()) == target  # ships to a worker and back
 
 
-# --- the window ----------------------------------------------------------------------------------------
+# --- the window and the caps -----------------------------------------------------------------------------
+def test_lru_forgets_the_least_recently_used_beyond_its_cap() -> None:
+    from auditor.lru import Lru
+
+    cache: Lru[str, int] = Lru(3)
+    for i, key in enumerate("abc"):
+        cache[key] = i
+    assert cache.get("a") == 0  # read: now the most recent
+    cache["d"] = 3
+    assert list(cache) == ["c", "a", "d"] and "b" not in cache and cache.get("b", -1) == -1
+    cache["c"] = 9  # rewritten: the most recent again
+    cache["e"] = 4
+    assert list(cache) == ["d", "c", "e"] and len(cache) == 3
+    with pytest.raises(ValueError):
+        Lru(0)
+
+
 def test_window_bounds_units_in_flight_and_starts_each_once() -> None:
     import asyncio
 
