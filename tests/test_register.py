@@ -3,6 +3,7 @@ opened back (openpyxl for xlsx, odfpy for ods) and their cells checked against t
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -77,6 +78,13 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     assert "Commission Decision 2000/518/EC" in proton[column["Garanties / base du transfert"]]
     assert "E2EE : revendiqué, preuve : déclarée par le prestataire" in proton[column[
         "Mesures de sécurité observées (art. 32)"]]
+    # Proton's importer, servers and parent company are all in CH: the country is said once per column
+    assert proton[column["Pays des serveurs portant les données"]] == "CH"
+    assert proton[column["Transferts hors UE/EEE (pays)"]] == "CH"
+    for row in rows.values():
+        for name in ("Pays des serveurs portant les données", "Transferts hors UE/EEE (pays)"):
+            codes = re.findall(r"\b[A-Z]{2}\b", row[column[name]])
+            assert len(codes) == len(set(codes)), (name, row[column[name]])
     posteo = rows["Messagerie du secrétariat"]
     assert posteo[column["Pays des serveurs portant les données"]] == "DE"
     assert posteo[column["Transferts hors UE/EEE (pays)"]] == "aucun"

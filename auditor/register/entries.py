@@ -180,11 +180,17 @@ def _outside(transfer: dict[str, Any]) -> list[str]:
     return countries
 
 
+def _group(transfer: dict[str, Any], listed: list[str], lang: str) -> str | None:
+    """The group's establishments abroad not already `listed` (Proton: its parent is in CH, where the data
+    already go): each country is said once."""
+    group = [c for c in dict.fromkeys(transfer.get("group_abroad") or []) if c not in listed]
+    return say("group", lang, countries=", ".join(group)) if group else None
+
+
 def transfers(transfer: dict[str, Any], lang: str) -> str:
-    parts = [", ".join(_outside(transfer)) or label("none", lang)]
-    if transfer.get("group_abroad"):
-        parts.append(say("group", lang, countries=", ".join(transfer["group_abroad"])))
-    return "; ".join(parts)
+    outside = list(dict.fromkeys(_outside(transfer)))
+    group = _group(transfer, outside, lang)
+    return "; ".join([", ".join(outside) or label("none", lang), *([group] if group else [])])
 
 
 def _role(provider: Provider, lang: str) -> str:
@@ -223,14 +229,16 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
     transfer = _value(result, "transfer")
     importer = transfer.get("importer") or {}
     destinations = transfer.get("destinations") or []
-    servers = say("servers", lang, countries=", ".join(d["country"] for d in destinations) or "—",
+    countries = list(dict.fromkeys(d["country"] for d in destinations))
+    servers = say("servers", lang, countries=", ".join(countries) or "—",
                   roles=", ".join(sorted({r for d in destinations for r in d.get("roles", [])})) or "—")
+    group = _group(transfer, [importer.get("country"), *countries], lang)
     company = _value(result, "jurisdiction.company")
     todo = label("to_complete", lang)
     answers = [
         say("tia_1", lang, importer=say("importer", lang, name=provider.company.legal_name or provider.name,
                                         country=importer.get("country") or "?"),
-            servers=servers + ("; " + transfers(transfer, lang) if transfer.get("group_abroad") else ""),
+            servers=servers + (f"; {group}" if group else ""),
             data="; ".join(use.data_categories) + ("; " + say("health", lang) if use.health_data else ""),
             purpose=use.purpose),
         say("tia_2", lang, mechanism=transfer.get("mechanism") or "unknown",
