@@ -232,7 +232,7 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
     countries = list(dict.fromkeys(d["country"] for d in destinations))
     servers = say("servers", lang, countries=", ".join(countries) or "—",
                   roles=", ".join(sorted({r for d in destinations for r in d.get("roles", [])})) or "—")
-    group = _group(transfer, [importer.get("country"), *countries], lang)
+    group = _group(transfer, [str(importer.get("country")), *countries], lang)
     company = _value(result, "jurisdiction.company")
     todo = label("to_complete", lang)
     answers = [
