@@ -89,6 +89,18 @@ def test_french_report_has_no_english_and_french_typography(demo: Audit, profile
     assert not ENGLISH.search(visible_prose(re.sub(r"\]\(<[^>]*>\)", "]", md)))
 
 
+def test_the_role_basis_is_in_the_reports_language(demo: Audit) -> None:
+    """The catalog's `role.basis` in the English report, its `basis_fr` in the French one (never the English)."""
+    audit = score_audit(demo, "rgpd")
+    roles = {p.id: p.role for p in load_catalog(ROOT / "providers.yaml").providers}
+    fr, en = (html_lib.unescape(render_audit_html(audit, lang)) for lang in ("fr", "en"))
+    for pid in ("proton", "olvid", "whatsapp"):
+        role = roles[pid]
+        assert role.basis and role.basis_fr, pid
+        assert role.basis_fr in fr and role.basis not in fr, pid
+        assert role.basis in en and role.basis_fr not in en, pid
+
+
 def test_the_english_check_would_catch_an_english_summary(demo: Audit) -> None:
     """The word list finds what the old report printed: the English finding summaries and reasons."""
     audit = score_audit(demo, "sante")

@@ -196,7 +196,9 @@ def transfers(transfer: dict[str, Any], lang: str) -> str:
 def _role(provider: Provider, lang: str) -> str:
     role = provider.role.value
     text = say(role, lang) if role else say("role_unknown", lang)
-    return f"{text} — {provider.role.basis}" if provider.role.basis else text
+    # The French text when there is one; else the catalog's English words, rather than nothing in a working file
+    basis = (provider.role.basis_fr if lang == "fr" else None) or provider.role.basis
+    return f"{text} — {basis}" if basis else text
 
 
 def _recipient(provider: Provider) -> str:

@@ -106,7 +106,7 @@ class Company:
     parent_known: bool
     presence: list[str]
     role: str | None  # processor | controller | None (not established)
-    role_basis: str  # the catalog's words (English): shown in the English report and the annex only
+    role_basis: dict[str, str]  # the catalog's words per language (`basis`, `basis_fr`); none in a language: not shown
     role_source: Link | None
     access_laws: list[AccessLaw]
     unassessed: list[str]
@@ -119,6 +119,11 @@ def _codes(value: Any) -> list[str]:
 
 def _country(value: Any) -> str | None:
     return value if isinstance(value, str) and re.fullmatch(r"[A-Z]{2}", value) else None
+
+
+def _basis(role: dict[str, Any]) -> dict[str, str]:
+    texts = {"en": role.get("basis"), "fr": role.get("basis_fr")}
+    return {lang: clean(text, 400) for lang, text in texts.items() if isinstance(text, str) and text.strip()}
 
 
 def company(p: ProviderResult) -> Company | None:
@@ -146,7 +151,7 @@ def company(p: ProviderResult) -> Company | None:
         region=clean(v.get("region") or "unknown", 20),
         parent_name=clean(parent.get("name") or "", NAME_LIMIT), parent_country=_country(v.get("parent_country")),
         parent_known=v.get("parent_known") is not False, presence=_codes(v.get("presence")),
-        role=role_value, role_basis=clean(role.get("basis") or "", 400), role_source=link(role.get("source")),
+        role=role_value, role_basis=_basis(role), role_source=link(role.get("source")),
         access_laws=laws, unassessed=_codes(v.get("unassessed")), decision=decision(v.get("decision")),
     )
 
