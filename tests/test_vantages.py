@@ -4,16 +4,23 @@ where the vantages disagree — from real lab scans (auditor/vantages.py, docs/v
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from auditor.catalog import Provider, load_catalog
-from auditor.findings import ProviderResult, Status, Vantage
+from auditor.diff import diff_audits
+from auditor.evidence.bundle import export
+from auditor.evidence.verify import verify_bundle
+from auditor.findings import Audit, Finding, ProviderResult, Status, Vantage
 from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
 from auditor.net.vantage import characterise
+from auditor.pipeline import execute, execute_vantages
 from auditor.scan import run_unit
+from auditor.schema import audit_document, validate_document
 from auditor.settings import Settings, load_settings
+from auditor.store import Store
 from auditor.vantages import merge_vantage_results, one_per_check, scored_findings, vantage_disagreements
 
 
@@ -83,3 +90,79 @@ def test_disagreements_name_what_each_vantage_saw(
     assert [(o.vantage, o.status) for o in dnssec[0].seen] == [("eu", Status.PASS), ("us", Status.ERROR)]
     assert not [d for d in found if d.kind in ("mx", "country", "addresses")]  # same data behind both resolvers
     assert vantage_disagreements(strip_vs_validating["eu"]) == []
+
+
+# --- a two-vantage audit of the lab's geo-DNS provider, in-process (auditor.pipeline.execute_vantages) -------
+@pytest.fixture(scope="module")
+def geo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> tuple[Audit, Settings]:
+    """`geodns` and `exemplary` seen from the lab's "eu" and "us" DNS views (auditor/lab/world.yaml `views`):
+    geodns's MX answers with a Frankfurt address in one and a US address (still accepting TLS 1.0) in the other."""
+    db = tmp_path_factory.mktemp("vantages") / "audits.sqlite"
+    settings = load_settings({**lab.overrides(), "timeout": 3.0, "db": db}, environ={})
+    providers = load_catalog(LAB_CATALOG).select(["geodns", "exemplary"])
+    audit = execute_vantages(settings, providers, {v: lab.view_resolver(v) for v in ("eu", "us")})
+    return audit, settings
+
+
+def _find(audit: Audit, pid: str, check: str) -> list[Finding]:
+    return [f for p in audit.providers if p.id == pid for f in p.checks if f.id == check]
+
+
+def test_the_lab_views_answer_the_same_name_with_addresses_in_two_countries(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    assert [v.name for v in audit.vantages] == ["eu", "us"] and audit.vantage == audit.vantages[0]
+    seen = {(f.vantage, f.subject, f.value["country"]) for f in _find(audit, "geodns", "hosting.location")}
+    assert seen == {("eu", "mx.geodns.example", "DE"), ("us", "mx.geodns.example", "US")}
+    # The zone is signed: the re-signed view validates as the default one does.
+    assert {(f.vantage, f.status) for f in _find(audit, "geodns", "dns.dnssec")} == {
+        ("eu", Status.PASS), ("us", Status.PASS)}
+    # exemplary has no view of its own: both vantages see the same addresses.
+    assert vantage_disagreements(next(p for p in audit.providers if p.id == "exemplary")) == []
+
+
+def test_hosting_and_transfer_are_judged_on_every_address_any_vantage_was_sent_to(
+        geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    summary, = _find(audit, "geodns", "hosting.summary")
+    assert summary.status == Status.FAIL and summary.value["outside_adequacy"] == ["US"]
+    assert summary.value["countries"] == ["DE", "US"]
+    transfer, = _find(audit, "geodns", "transfer")
+    assert transfer.value["mechanism"] == "safeguards"
+    score = next(p for p in audit.providers if p.id == "geodns").score
+    assert score is not None
+    rows = {c.id: c for c in score.criteria}
+    assert rows["hosting_eu_eea"].status == "not_met"
+    # TLS 1.0 accepted by the server the US vantage reached: the criterion fails, and says from where.
+    assert rows["tls_modern_only"].status == "not_met" and "(from us)" in (rows["tls_modern_only"].reason or "")
+
+
+def test_disagreements_of_the_geo_dns_provider(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    found = vantage_disagreements(next(p for p in audit.providers if p.id == "geodns"))
+    assert [(d.kind, d.check, d.subject, d.target) for d in found] == [
+        ("country", "hosting.location", "mx.geodns.example", None),
+        ("status", "tls.protocols", "geodns.example", "mx.geodns.example:25")]
+    country, protocols = found
+    assert [(o.vantage, o.countries) for o in country.seen] == [("eu", ["DE"]), ("us", ["US"])]
+    assert [(o.vantage, o.status) for o in protocols.seen] == [("eu", Status.PASS), ("us", Status.WARN)]
+
+
+def test_the_stored_audit_loads_validates_compares_and_exports(geo: tuple[Audit, Settings], tmp_path: Path) -> None:
+    audit, settings = geo
+    with Store.open(settings.db) as store:
+        back = store.load_audit(audit.audit_id)
+        assert back == audit
+        validate_document(audit_document(back))
+        # Compared with itself: nothing changed, each check once.
+        assert diff_audits(back, back).changes == []
+        exported = export(store, audit.audit_id, tmp_path / "bundle.zip", settings)
+    verdict = verify_bundle(exported.path)
+    assert verdict.intact, verdict.problems
+    # Compared with a one-vantage audit of the same providers: only what the US view adds.
+    one = execute(settings, load_catalog(LAB_CATALOG).select(["geodns", "exemplary"]), quiet=True)
+    changes = diff_audits(one, back).changes
+    assert {(c.provider, c.check) for c in changes if c.kind == "regression"} >= {
+        ("geodns", "hosting.summary"), ("geodns", "tls.protocols")}
+    assert all(c.provider == "geodns" for c in changes)
+    keys = [(c.provider, c.check, c.subject, c.target) for c in changes]
+    assert len(keys) == len(set(keys))
