@@ -7,23 +7,25 @@ import datetime as dt
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditor import __version__
 from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION
 from auditor.files import write_private
-from auditor.findings import Audit, ProviderResult
+from auditor.findings import Audit, ProviderResult, Vantage
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
-from auditor.scan import run_scan
+from auditor.scan import new_audit_id, now_utc, run_scan
 from auditor.schema import audit_document
 from auditor.settings import DEMO_DB_NAME, Settings, default_catalog, load_settings, notify_file_settings
+from auditor.vantages import merge_vantage_results
 
 if TYPE_CHECKING:
     from auditor.store import Store
@@ -89,8 +91,6 @@ def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, la
 
 def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Audit:
     """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete."""
-    from auditor.evidence.seal import seal
-    from auditor.scoring import score_audit
     from auditor.store import Store
 
     with Store.open(settings.db) as store, _progress(len(providers), quiet) as tick:
@@ -106,13 +106,62 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Au
 
         audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
                                      rdap_cache=store, pages=store))
-        audit = score_audit(audit, settings.profile)
-        for p in audit.providers:
-            if p.score is not None:
-                store.set_score(audit.audit_id, p.id, p.score)
-        store.finish_audit(audit.audit_id, audit.finished_at or "")
-        seal(store, audit.audit_id, settings)  # its manifest signed into the history chain (docs/evidence.md)
+        return _score_and_close(store, audit, settings)
+
+
+def _score_and_close(store: Store, audit: Audit, settings: Settings) -> Audit:
+    """Score a stored audit's providers, mark it complete and seal it; the scored audit."""
+    from auditor.evidence.seal import seal
+    from auditor.scoring import score_audit
+
+    audit = score_audit(audit, settings.profile)
+    for p in audit.providers:
+        if p.score is not None:
+            store.set_score(audit.audit_id, p.id, p.score)
+    store.finish_audit(audit.audit_id, audit.finished_at or "")
+    seal(store, audit.audit_id, settings)  # its manifest signed into the history chain (docs/evidence.md)
     return audit
+
+
+def store_merged(settings: Settings, vantages: Sequence[Vantage], results: Sequence[ProviderResult], *,
+                 started_at: str, store: Store | None = None) -> Audit:
+    """One audit measured from several named vantage points (`vantages`, in order) stored, scored and sealed
+    like any other: `results` are the providers' merged results (`auditor.vantages.merge_vantage_results`),
+    in catalog order. `Audit.vantage` is the first vantage (readers that know one vantage point see it).
+
+    `store`: an open store (else `settings.db` is opened). A distributed coordinator calls this once every
+    unit came back."""
+    from auditor.store import Store
+
+    if not vantages or any(not v.name for v in vantages):
+        raise ValueError("an audit from several vantage points needs each vantage's name")
+    if store is None:
+        with Store.open(settings.db) as own:
+            return store_merged(settings, vantages, results, started_at=started_at, store=own)
+    audit = Audit(audit_id=new_audit_id(), started_at=started_at, finished_at=now_utc(), complete=True,
+                  tool_version=__version__, profile=settings.profile, vantage=vantages[0],
+                  vantages=list(vantages), providers=list(results))
+    store.begin_audit(audit)
+    return _score_and_close(store, audit, settings)
+
+
+def execute_vantages(settings: Settings, providers: list[Provider], resolvers: Mapping[str, str]) -> Audit:
+    """Scan, merge, score and store one audit from several named vantage points in this process, each seen
+    through its own resolver (`resolvers`: vantage name -> IP[:PORT]; e.g. the lab's DNS views, where geo-DNS
+    answers each region otherwise). A stand-in for remote workers in tests and demonstrations: every vantage
+    here shares this machine's network, only the DNS answers differ."""
+    from auditor.store import Store
+
+    started = now_utc()
+    with Store.open(settings.db) as store:
+        scans = {name: asyncio.run(run_scan(providers, settings.model_copy(update={"resolver": resolver,
+                                                                                   "vantage_name": name}),
+                                            rdap_cache=store, pages=store))
+                 for name, resolver in resolvers.items()}
+        vantages = [scan.vantage for scan in scans.values()]
+        merged = [merge_vantage_results({name: scan.providers[i] for name, scan in scans.items()}, provider)
+                  for i, provider in enumerate(providers)]
+        return store_merged(settings, vantages, merged, started_at=started, store=store)
 
 
 def run(request: ScanRequest) -> int:

@@ -22,9 +22,8 @@ from auditor.probes.claims import claim_finding
 from auditor.probes.context import PageStore, ScanContext
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
 from auditor.probes.hosting import policy_host_locations
-from auditor.probes.jurisdiction import hosting_summary, jurisdiction_finding, transfer_finding
 from auditor.probes.mail import audit_mail_domain
-from auditor.probes.trust_space import trust_space_findings
+from auditor.probes.provider import provider_findings
 from auditor.probes.web import hsts_finding, security_txt_finding
 from auditor.settings import Settings
 
@@ -101,8 +100,7 @@ async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult
                                   f"{len(pending)} of {len(tasks)} probes did not finish within the provider's "
                                   f"{ctx.settings.provider_deadline:g}s deadline"))
     findings = _dedupe(findings)
-    checks = [jurisdiction_finding(provider), hosting_summary(provider, findings),
-              transfer_finding(provider, findings), *trust_space_findings(provider, findings), *findings]
+    checks = [*provider_findings(provider, findings), *findings]
     return ProviderResult(id=provider.id, name=provider.name, kind=provider.kind, checks=checks)
 
 
