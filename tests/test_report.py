@@ -26,6 +26,8 @@ from auditor.report import (
     Translator,
     changes_info,
     criteria_info,
+    render_audit_html,
+    render_audit_markdown,
     render_csv,
     render_html,
     render_markdown,
@@ -486,3 +488,14 @@ def test_hosting_operators_from_evidence_stored_before_the_law_records() -> None
     assert [law.title for law in first.laws] == ["CLOUD Act — 18 U.S.C. § 2713"] and first.laws[0].url is None
     assert second.asn is None and second.country is None and second.laws == []
     assert [(e.law.title, len(e.operators)) for e in found.exposures] == [("CLOUD Act — 18 U.S.C. § 2713", 1)]
+
+
+def test_the_seal_is_on_the_cover_in_html_and_markdown() -> None:
+    seal = "e6c40047ac509b60 — SHA256:4a19 0fbd"
+    audit = scored_audit()
+    for lang in LANGS:
+        html = render_audit_html(audit, lang, branding=Branding(seal=seal))
+        assert f'<dd class="seal"><code>{seal}</code></dd>' in html
+        markdown = render_audit_markdown(audit, lang, branding=Branding(seal=seal))
+        assert f"`{seal}`" in markdown.split("\n## ")[0]  # on the cover, before the first section
+        assert "seal" not in render_audit_markdown(audit, lang).split("\n## ")[0].lower()
