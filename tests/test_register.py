@@ -72,7 +72,13 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     assert signal[column["Destinataire (prestataire)"]] == "Signal — Signal Messenger LLC (US)"
     assert signal[column["Transferts hors UE/EEE (pays)"]] == "US"
     assert "CCT requises" in signal[column["Garanties / base du transfert"]]
-    assert "CLOUD Act" in signal[column["Observations (lois d'accès étrangères…)"]]
+    remarks = signal[column["Observations (lois d'accès étrangères…)"]]
+    # said in French from the findings' data, not with their English notes
+    assert ("CLOUD Act — 18 U.S.C. § 2713 (États-Unis) : atteint le prestataire par sa société (US) ; pris en compte"
+            in remarks)
+    assert "réseau d'hébergement exploité par Amazon.com, Inc. (US) : CLOUD Act" in remarks
+    assert "exposition de l'opérateur, non un constat d'accès" in remarks
+    assert not re.search(r"\b(reaches|through|not known|registered)\b", remarks), remarks
     proton = rows["Messagerie chiffrée avec l'avocat du cabinet"]
     assert proton[column["Rôle du destinataire"]].startswith("sous-traitant (art. 28)")
     assert "Commission Decision 2000/518/EC" in proton[column["Garanties / base du transfert"]]
@@ -108,6 +114,8 @@ def test_english_markdown_and_html(db: Path, tmp_path: Path) -> None:
     text = md.read_text(encoding="utf-8")
     assert "| Processing activity |" in text and "TO BE COMPLETED BY THE DPO" in text
     assert "SCC required (Art. 46(2)(c)" in text
+    assert ("CLOUD Act — 18 U.S.C. § 2713 (United States): reaches the provider through its company (US); counted in "
+            "the score") in text
     page = tmp_path / "register.html"
     assert register(db, page, "--format", "html", "--lang", "en").returncode == 0
     assert "<th>Recipient (provider)</th>" in page.read_text(encoding="utf-8")

@@ -69,6 +69,23 @@ PHRASES: dict[str, dict[str, str]] = {
     "level_contradicted": {"fr": "contredite", "en": "contradicted"},
     "level_expired": {"fr": "expirée", "en": "expired"},
     "health": {"fr": "données de santé (art. 9)", "en": "health data (Art. 9)"},
+    # the observations: what the audit found about foreign access, from the findings' data (not their English notes)
+    "law": {"fr": "{law} : atteint le prestataire par {via} ({country}) ; {effect}",
+            "en": "{law}: reaches the provider through {via} ({country}); {effect}"},
+    "via_company": {"fr": "sa société", "en": "its company"},
+    "via_parent": {"fr": "sa société mère", "en": "its parent company"},
+    "via_presence": {"fr": "une implantation de son groupe", "en": "an establishment of its group"},
+    "law_scored": {"fr": "pris en compte dans le score", "en": "counted in the score"},
+    "law_risk": {"fr": "signalé comme risque, sans effet sur le score", "en": "shown as a risk, not scored"},
+    "parent_unknown": {"fr": "société mère non connue", "en": "parent company not known"},
+    "unassessed": {"fr": "établi en {countries} : aucune loi d'accès recensée, non évalué",
+                   "en": "established in {countries}: no access law on record, not assessed"},
+    "not_dpf": {"fr": "non connu comme certifié au titre du cadre UE–États-Unis (DPF)",
+                "en": "not known to be certified under the EU–US Data Privacy Framework"},
+    "operator": {"fr": "réseau d'hébergement exploité par {org} ({country}) : {law} peut l'atteindre (exposition de "
+                       "l'opérateur, non un constat d'accès)",
+                 "en": "hosting network operated by {org} ({country}): {law} may reach it (an exposure of the "
+                       "operator, not a finding of access)"},
 }
 
 
@@ -211,8 +228,40 @@ def _evidence(audit: Audit, lang: str) -> str:
     return text + (say("lab", lang) if audit.vantage.lab else "")
 
 
-def _remarks(result: ProviderResult) -> str:
-    return "; ".join(_value(result, "jurisdiction.company").get("notes") or [])
+def _law_title(law: dict[str, Any], lang: str) -> str:
+    """A law's title in the register's language: the client report's translation, else the data file's."""
+    from auditor.report.i18n import load_catalog
+
+    translated = load_catalog("fr" if lang == "fr" else "en").get(f"access_law.{law.get('id')}")
+    return translated or str(law.get("title") or law.get("id") or "?")
+
+
+def access_remarks(result: ProviderResult, lang: str) -> list[str]:
+    """Foreign access, in the register's language: the laws that reach the provider (`jurisdiction.company`), an
+    unknown parent, countries not assessed, the DPF status of a US company, and the operators of its hosting
+    networks that a law may reach (`hosting.summary`)."""
+    found = _findings(result, "jurisdiction.company")
+    value = _value(result, "jurisdiction.company")
+    evidence = found[0].evidence if found else {}
+    remarks = []
+    for law in evidence.get("access_laws") or []:
+        if isinstance(law, dict):
+            via = ", ".join(say(f"via_{v}", lang) for v in law.get("via") or [] if f"via_{v}" in PHRASES)
+            remarks.append(say("law", lang, law=_law_title(law, lang), via=via, country=law.get("country"),
+                               effect=say("law_scored" if law.get("scored") else "law_risk", lang)))
+    if value.get("parent_known") is False:
+        remarks.append(say("parent_unknown", lang))
+    if value.get("unassessed"):
+        remarks.append(say("unassessed", lang, countries=", ".join(value["unassessed"])))
+    if value.get("country") == "US" and evidence.get("dpf_certified") is not True:
+        remarks.append(say("not_dpf", lang))
+    summary = _findings(result, "hosting.summary")
+    for o in (summary[0].evidence.get("foreign_operators") or []) if summary else []:
+        if isinstance(o, dict):
+            laws = [law for law in o.get("laws") or [] if isinstance(law, dict)] or [{"title": o.get("law")}]
+            remarks.append(say("operator", lang, org=o.get("org") or f"AS{o.get('asn')}", country=o.get("country"),
+                               law=", ".join(_law_title(law, lang) for law in laws)))
+    return remarks
 
 
 def register_row(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> list[str]:
@@ -223,7 +272,7 @@ def register_row(use: Use, provider: Provider, result: ProviderResult, audit: Au
             "; ".join(dict.fromkeys(categories)), _recipient(provider), _role(provider, lang),
             ", ".join(summary.get("countries") or []) or label("unknown", lang), transfers(transfer, lang),
             transfer_basis(provider, transfer, lang), use.retention, "; ".join(security(result, lang)),
-            _remarks(result), _evidence(audit, lang)]
+            "; ".join(access_remarks(result, lang)), _evidence(audit, lang)]
 
 
 def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> Sheet:
@@ -235,7 +284,6 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
     servers = say("servers", lang, countries=", ".join(countries) or "—",
                   roles=", ".join(sorted({r for d in destinations for r in d.get("roles", [])})) or "—")
     group = _group(transfer, [str(importer.get("country")), *countries], lang)
-    company = _value(result, "jurisdiction.company")
     todo = label("to_complete", lang)
     answers = [
         say("tia_1", lang, importer=say("importer", lang, name=provider.company.legal_name or provider.name,
@@ -245,7 +293,7 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
             purpose=use.purpose),
         say("tia_2", lang, mechanism=transfer.get("mechanism") or "unknown",
             basis=transfer_basis(provider, transfer, lang)),
-        say("tia_3", lang, laws="; ".join(company.get("notes") or []) or label("none", lang)),
+        say("tia_3", lang, laws="; ".join(access_remarks(result, lang)) or label("none", lang)),
         say("tia_4", lang, measures="; ".join(security(result, lang)) or label("none", lang)),
         "",
         say("tia_6", lang, evidence=_evidence(audit, lang)),
