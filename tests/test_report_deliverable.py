@@ -132,6 +132,11 @@ def test_a_sheet_names_the_foreign_operator_of_its_hosting_network_and_the_law_t
         assert 'href="https://www.law.cornell.edu/uscode/text/18/2713"' in page.split("<h2>Olvid <span")[1]
         proton = sheet_text(page, "Proton Mail")
         assert "Amazon" not in proton and exposure[lang] not in proton and "CLOUD Act" not in proton
+        # its parent is in CH, where the data already go: no second mention of CH as a group establishment
+        assert ("Implantations du groupe" if lang == "fr" else "Group establishments") not in proton
+        # WhatsApp (Ireland, its parent in the US, no server there): the US is said, as a group establishment
+        assert ("Implantations du groupe hors UE/EEE : États-Unis" if lang == "fr" else
+                "Group establishments outside the EU/EEA: United States") in sheet_text(page, "WhatsApp")
         # Signal's servers are in the US on two US networks: the law is said once for both operators, and
         # nothing about servers in the EU/EEA
         signal = sheet_text(page, "Signal")

@@ -172,7 +172,7 @@ class Transfer:
     importer_country: str | None
     importer_decision: Decision | None
     destinations: list[Destination]
-    group_abroad: list[str]
+    group_abroad: list[str]  # where the group is established abroad and the data do not already go (each country once)
     status: str
 
 
@@ -186,9 +186,13 @@ def transfer(p: ProviderResult) -> Transfer | None:
                                 decision=decision(d.get("decision")))
                     for d in v.get("destinations") or [] if isinstance(d, dict)]
     mechanism = str(v["mechanism"]) if v.get("mechanism") in ("none", "adequacy", "safeguards") else "unknown"
-    return Transfer(mechanism=mechanism, importer_country=_country(importer.get("country")),
+    importer_country = _country(importer.get("country"))
+    # Proton: its parent is in CH, where the importer and the servers already are: CH is said once, as a transfer.
+    listed = {importer_country, *(d.country for d in destinations)}
+    return Transfer(mechanism=mechanism, importer_country=importer_country,
                     importer_decision=decision(importer.get("decision")), destinations=destinations,
-                    group_abroad=_codes(v.get("group_abroad")), status=str(f.status))
+                    group_abroad=[c for c in dict.fromkeys(_codes(v.get("group_abroad"))) if c not in listed],
+                    status=str(f.status))
 
 
 @dataclass(frozen=True)
