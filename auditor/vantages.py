@@ -44,6 +44,8 @@ def merge_vantage_results(results: Mapping[str, ProviderResult], provider: Provi
     it over the union of the measured findings, as `auditor.scan.audit_provider` does for one vantage."""
     if not results:
         raise ValueError(f"{provider.id}: no vantage result to merge")
+    if any(not name for name in results):
+        raise ValueError(f"{provider.id}: a vantage point without a name")
     wrong = sorted({r.id for r in results.values()} - {provider.id})
     if wrong:
         raise ValueError(f"{provider.id}: results of another provider to merge: {', '.join(wrong)}")

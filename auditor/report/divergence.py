@@ -14,6 +14,7 @@ from auditor.report.vantage import vantage_line
 from auditor.vantages import Disagreement, Observation, vantage_disagreements
 
 MAX_SHOWN = 8  # addresses or hosts listed per vantage before "…"
+MAX_ITEMS = 60  # disagreements listed in the section; the annex has every finding with its vantage
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class VantageItem:
 class DivergenceSection:
     vantages: list[VantageItem]
     items: list[DivergenceItem]
+    more: int = 0  # disagreements beyond MAX_ITEMS, not listed
 
 
 def _names(values: list[str]) -> str:
@@ -77,9 +79,10 @@ def divergence_section(audit: Audit, tr: Translator) -> DivergenceSection | None
     if len(audit.vantages) < 2:
         return None
     names = {p.id: p.name for p in audit.providers}
+    found = [d for p in audit.providers for d in vantage_disagreements(p)]
     items = [DivergenceItem(provider=clean(names.get(d.provider, d.provider), NAME_LIMIT), about=_about(d, tr),
                             seen=[Seen(clean(o.vantage, NAME_LIMIT), _observed(d, o, tr)) for o in d.seen],
                             meaning=tr.t(_meaning(d)))
-             for p in audit.providers for d in vantage_disagreements(p)]
+             for d in found[:MAX_ITEMS]]
     vantages = [VantageItem(clean(v.name or "", NAME_LIMIT), vantage_line(v, tr)) for v in audit.vantages]
-    return DivergenceSection(vantages=vantages, items=items)
+    return DivergenceSection(vantages=vantages, items=items, more=max(0, len(found) - MAX_ITEMS))
