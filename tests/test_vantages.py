@@ -20,6 +20,7 @@ from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
 from auditor.net.vantage import characterise
 from auditor.pipeline import execute, execute_vantages
+from auditor.register.entries import security
 from auditor.report import render_audit_html, render_audit_markdown
 from auditor.scan import run_scan, run_unit
 from auditor.schema import audit_document, validate_document
@@ -221,3 +222,11 @@ def test_a_different_mx_set_is_a_disagreement(geo: tuple[Audit, Settings]) -> No
         ("geodns.example", [("eu", ["mx.geodns.example"]), ("us", ["mx-us.geodns.example"])])]
     with pytest.raises(ValueError, match="without a name"):
         merge_vantage_results({"": result}, load_catalog(LAB_CATALOG).select(["geodns"])[0])
+
+
+def test_the_register_counts_each_mx_once(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    result = next(p for p in audit.providers if p.id == "geodns")
+    measures = security(result, "en")
+    # One MX measured from two vantage points: counted once, with the worse verdict (TLS 1.0 seen from "us").
+    assert "STARTTLS on 1/1 MX" in measures and "TLS 1.2+ only on 0/1 endpoints" in measures, measures
