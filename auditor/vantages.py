@@ -44,6 +44,8 @@ def merge_vantage_results(results: Mapping[str, ProviderResult], provider: Provi
     it over the union of the measured findings, as `auditor.scan.audit_provider` does for one vantage."""
     if not results:
         raise ValueError(f"{provider.id}: no vantage result to merge")
+    if any(not name for name in results):
+        raise ValueError(f"{provider.id}: a vantage point without a name")
     wrong = sorted({r.id for r in results.values()} - {provider.id})
     if wrong:
         raise ValueError(f"{provider.id}: results of another provider to merge: {', '.join(wrong)}")
@@ -132,6 +134,7 @@ class Observation(BaseModel):
     vantage: str
     status: Status | None = None  # the check's status (kind `status`)
     summary: str | None = None  # its summary (kind `status`)
+    values: list[str] = Field(default_factory=list)  # its value when a list of words, e.g. TLS versions (`status`)
     hosts: list[str] = Field(default_factory=list)  # MX hosts (kind `mx`)
     addresses: list[str] = Field(default_factory=list)  # the host's addresses (kinds `country`, `addresses`)
     countries: list[str] = Field(default_factory=list)  # where they are located ("" when unknown)
@@ -197,6 +200,10 @@ def _locations(result: ProviderResult) -> list[Disagreement]:
     return out
 
 
+def _words(value: Any) -> list[str]:
+    return [str(v) for v in value[:20]] if isinstance(value, list) and all(isinstance(v, str) for v in value) else []
+
+
 def _statuses(result: ProviderResult) -> list[Disagreement]:
     out = []
     for (check, subject, target), group in _groups(result.checks).items():
@@ -206,7 +213,8 @@ def _statuses(result: ProviderResult) -> list[Disagreement]:
         if len(first) > 1 and len({f.status for f in first.values()}) > 1:
             out.append(Disagreement(
                 provider=result.id, kind="status", check=check, subject=subject, target=target,
-                seen=[Observation(vantage=v, status=f.status, summary=f.summary) for v, f in first.items()]))
+                seen=[Observation(vantage=v, status=f.status, summary=f.summary, values=_words(f.value))
+                      for v, f in first.items()]))
     return out
 
 

@@ -4,9 +4,12 @@ where the vantages disagree — from real lab scans (auditor/vantages.py, docs/v
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from pathlib import Path
 
 import pytest
+from test_report_deliverable import ENGLISH, STRAIGHT_APOSTROPHE, visible_prose
 
 from auditor.catalog import Provider, load_catalog
 from auditor.diff import diff_audits
@@ -17,7 +20,9 @@ from auditor.lab import Lab
 from auditor.lab.world import LAB_CATALOG
 from auditor.net.vantage import characterise
 from auditor.pipeline import execute, execute_vantages
-from auditor.scan import run_unit
+from auditor.register.entries import security
+from auditor.report import render_audit_html, render_audit_markdown
+from auditor.scan import run_scan, run_unit
 from auditor.schema import audit_document, validate_document
 from auditor.settings import Settings, load_settings
 from auditor.store import Store
@@ -166,3 +171,62 @@ def test_the_stored_audit_loads_validates_compares_and_exports(geo: tuple[Audit,
     assert all(c.provider == "geodns" for c in changes)
     keys = [(c.provider, c.check, c.subject, c.target) for c in changes]
     assert len(keys) == len(set(keys))
+
+
+# --- the client report ---------------------------------------------------------------------------------------
+def _section(page: str, heading: str) -> str:
+    start = page.index(heading)
+    return page[start:page.index("</section>", start)]
+
+
+def test_the_report_says_where_the_vantages_disagree_in_french_and_english(geo: tuple[Audit, Settings],
+                                                                            lab: Lab) -> None:
+    audit, _ = geo
+    eu, us = lab.address("mx.geodns.example"), lab.address("mx-us.geodns.example")
+    fr = _section(render_audit_html(audit, "fr"), "Divergences entre points de mesure")
+    assert "Geo Mail (lab)" in fr and "adresses de mx.geodns.example" in fr
+    assert f"depuis «\u00a0eu\u00a0»\u00a0: {eu} (Allemagne)" in html.unescape(fr)
+    assert f"depuis «\u00a0us\u00a0»\u00a0: {us} (États-Unis)" in html.unescape(fr)
+    assert "versions TLS de mx.geodns.example:25" in fr and "avertissement (TLSv1, TLSv1.1" in fr
+    assert "Exemplary" not in fr  # no disagreement for the provider without a view
+    prose = visible_prose(fr)
+    assert not ENGLISH.search(prose), ENGLISH.search(prose)
+    assert not STRAIGHT_APOSTROPHE.search(prose)
+    assert not re.search(r"\d\.\d", prose)
+    en = _section(render_audit_html(audit, "en"), "Where vantage points disagree")
+    assert f"from “us”: {us} (United States)" in html.unescape(en)
+    md = render_audit_markdown(audit, "fr")
+    assert "## Divergences entre points de mesure" in md and f"{us} (États-Unis)" in md
+    # The annex names the vantage of each finding; the section is the report's, not the annex's.
+    annex = render_audit_html(audit, "fr", document="annex")
+    assert "mesuré depuis «\u00a0us\u00a0»" in html.unescape(annex) and "Divergences entre points" not in annex
+
+
+def test_no_section_for_an_audit_from_one_vantage_point(lab: Lab) -> None:
+    settings = load_settings({**lab.overrides(), "timeout": 3.0}, environ={})
+    one = asyncio.run(run_scan(load_catalog(LAB_CATALOG).select(["geodns"]), settings))
+    for lang, heading in (("fr", "Divergences entre points de mesure"), ("en", "Where vantage points disagree")):
+        assert heading not in render_audit_html(one, lang) and heading not in render_audit_markdown(one, lang)
+    assert "mesuré depuis" not in render_audit_html(one, "fr", document="annex")
+
+
+def test_a_different_mx_set_is_a_disagreement(geo: tuple[Audit, Settings]) -> None:
+    """Pure: the geo-DNS result with the US view's MX answer changed, as a provider steering regions to other MX."""
+    audit, _ = geo
+    result = next(p for p in audit.providers if p.id == "geodns")
+    moved = [f.model_copy(update={"value": ["mx-us.geodns.example"]}) if f.id == "dns.mx" and f.vantage == "us"
+             else f for f in result.checks]
+    found = vantage_disagreements(result.model_copy(update={"checks": moved}))
+    mx = [d for d in found if d.kind == "mx"]
+    assert [(d.subject, [(o.vantage, o.hosts) for o in d.seen]) for d in mx] == [
+        ("geodns.example", [("eu", ["mx.geodns.example"]), ("us", ["mx-us.geodns.example"])])]
+    with pytest.raises(ValueError, match="without a name"):
+        merge_vantage_results({"": result}, load_catalog(LAB_CATALOG).select(["geodns"])[0])
+
+
+def test_the_register_counts_each_mx_once(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    result = next(p for p in audit.providers if p.id == "geodns")
+    measures = security(result, "en")
+    # One MX measured from two vantage points: counted once, with the worse verdict (TLS 1.0 seen from "us").
+    assert "STARTTLS on 1/1 MX" in measures and "TLS 1.2+ only on 0/1 endpoints" in measures, measures

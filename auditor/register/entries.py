@@ -19,6 +19,7 @@ from auditor.catalog import Catalog, Provider
 from auditor.errors import CatalogError
 from auditor.findings import Audit, Finding, ProviderResult, Status
 from auditor.register.uses import RegisterFile, Use
+from auditor.vantages import one_per_check
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "register.yaml"
 TIA_MECHANISMS = ("safeguards", "unknown")  # no worksheet for none / adequacy (CNIL AITD guide: not needed)
@@ -121,7 +122,8 @@ class RegisterDoc:
 
 
 def _findings(result: ProviderResult, check: str) -> list[Finding]:
-    return [f for f in result.checks if f.id == check]
+    # One verdict per check, subject and target: several vantage points do not count an MX twice.
+    return [f for f in one_per_check(result.checks) if f.id == check]
 
 
 def _value(result: ProviderResult, check: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from auditor.findings import Audit
 from auditor.report.context import CHANGE_KINDS, ChangeInfo, ReportContext
+from auditor.report.divergence import divergence_section
 from auditor.report.i18n import Translator
 from auditor.report.phrases import Phrases
 from auditor.report.summary import executive_summary
@@ -40,8 +41,7 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 
 # The documents, each a list of sections (a template partial `<name>.html.j2` and `<name>.md.j2` each, in
 # templates/): the one place a section is registered. A section renders nothing when it has nothing to say.
-# Work in progress elsewhere adds its partial here (e.g. "where vantage points disagree" after the sheets).
-CLIENT_SECTIONS = ("_cover", "_summary", "_rankings", "_sheets", "_changes", "_method", "_references",
+CLIENT_SECTIONS = ("_cover", "_summary", "_rankings", "_sheets", "_vantages", "_changes", "_method", "_references",
                    "_glossary", "_closing")
 ANNEX_SECTIONS = ("_annex_cover", "_annex_providers")
 # Small blocks on the client report's last page, after the signature (e.g. the signing key's fingerprint).
@@ -229,6 +229,7 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
                              tr.t("lab.banner_title") if audit.vantage.lab else None),
         "generated": tr.datetime(ctx.generated_at),
         "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": vantage_limits(audit.vantage, tr),
+        "divergence": divergence_section(audit, tr) if document == "report" else None,
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
         "changes": [_clean_change(c, names) for c in ctx.changes or []],
         "t": tr.t, "tn": tr.tn, "t_or": tr.t_or, "number": tr.number, "ordinal": tr.ordinal, "timestamp": tr.timestamp,
