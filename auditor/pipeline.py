@@ -73,16 +73,19 @@ def _progress(total: int, quiet: bool) -> Iterator[Callable[[ProviderResult], No
         yield lambda result: bar.update(task, advance=1, description=result.id)
 
 
-def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str) -> list[Path]:
-    """The scan's JSON document and HTML report, each 0600 (auditor.files)."""
+def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str,
+                  seal: str | None = None) -> list[Path]:
+    """The scan's JSON document and HTML report (with the audit's `seal` on its cover when given), each 0600
+    (auditor.files)."""
     written = []
     if json_out:
         written.append(write_private(json_out, json.dumps(audit_document(audit), indent=2, ensure_ascii=False)
                                      + "\n"))
     if html_out:
-        from auditor.report import render_audit_html
+        from auditor.report import Branding, render_audit_html
 
-        written.append(write_private(html_out, render_audit_html(audit, lang=lang)))
+        branding = Branding(seal=seal) if seal else None
+        written.append(write_private(html_out, render_audit_html(audit, lang=lang, branding=branding)))
     return written
 
 
@@ -258,7 +261,7 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
     reports/demo-<date>.{json,html}, and the audit in reports/demo.sqlite."""
     from auditor.lab.free_net import start_free
     from auditor.lab.world import LAB_CATALOG
-    from auditor.report.export import print_demo_reports
+    from auditor.report.export import audit_seal, print_demo_reports
 
     catalog_path = default_catalog()
     providers = list(load_catalog(catalog_path).providers)
@@ -272,7 +275,8 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
     finally:
         lab.stop()
     stem = settings.reports_dir / f"demo-{dt.date.today().isoformat()}"
-    written = write_outputs(audit, stem.with_suffix(".json"), stem.with_suffix(".html"), settings.lang)
+    written = write_outputs(audit, stem.with_suffix(".json"), stem.with_suffix(".html"), settings.lang,
+                            seal=audit_seal(settings.db, audit.audit_id))
     written += print_demo_reports(audit, stem, lang=settings.lang, db=settings.db)
     elapsed = (dt.datetime.now() - started).total_seconds()
     print(f"demo audit {audit.audit_id} of {len(providers)} providers against the lab in {elapsed:.1f}s "

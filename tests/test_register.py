@@ -3,6 +3,7 @@ opened back (openpyxl for xlsx, odfpy for ods) and their cells checked against t
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -71,12 +72,25 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     assert signal[column["Destinataire (prestataire)"]] == "Signal — Signal Messenger LLC (US)"
     assert signal[column["Transferts hors UE/EEE (pays)"]] == "US"
     assert "CCT requises" in signal[column["Garanties / base du transfert"]]
-    assert "CLOUD Act" in signal[column["Observations (lois d'accès étrangères…)"]]
+    remarks = signal[column["Observations (lois d'accès étrangères…)"]]
+    # said in French from the findings' data, not with their English notes
+    assert ("CLOUD Act — 18 U.S.C. § 2713 (États-Unis) : atteint le prestataire par sa société (US) ; pris en compte"
+            in remarks)
+    assert "réseau d'hébergement exploité par Amazon.com, Inc. (US) : CLOUD Act" in remarks
+    assert "exposition de l'opérateur, non un constat d'accès" in remarks
+    assert not re.search(r"\b(reaches|through|not known|registered)\b", remarks), remarks
     proton = rows["Messagerie chiffrée avec l'avocat du cabinet"]
     assert proton[column["Rôle du destinataire"]].startswith("sous-traitant (art. 28)")
     assert "Commission Decision 2000/518/EC" in proton[column["Garanties / base du transfert"]]
     assert "E2EE : revendiqué, preuve : déclarée par le prestataire" in proton[column[
         "Mesures de sécurité observées (art. 32)"]]
+    # Proton's importer, servers and parent company are all in CH: the country is said once per column
+    assert proton[column["Pays des serveurs portant les données"]] == "CH"
+    assert proton[column["Transferts hors UE/EEE (pays)"]] == "CH"
+    for row in rows.values():
+        for name in ("Pays des serveurs portant les données", "Transferts hors UE/EEE (pays)"):
+            codes = re.findall(r"\b[A-Z]{2}\b", row[column[name]])
+            assert len(codes) == len(set(codes)), (name, row[column[name]])
     posteo = rows["Messagerie du secrétariat"]
     assert posteo[column["Pays des serveurs portant les données"]] == "DE"
     assert posteo[column["Transferts hors UE/EEE (pays)"]] == "aucun"
@@ -100,6 +114,8 @@ def test_english_markdown_and_html(db: Path, tmp_path: Path) -> None:
     text = md.read_text(encoding="utf-8")
     assert "| Processing activity |" in text and "TO BE COMPLETED BY THE DPO" in text
     assert "SCC required (Art. 46(2)(c)" in text
+    assert ("CLOUD Act — 18 U.S.C. § 2713 (United States): reaches the provider through its company (US); counted in "
+            "the score") in text
     page = tmp_path / "register.html"
     assert register(db, page, "--format", "html", "--lang", "en").returncode == 0
     assert "<th>Recipient (provider)</th>" in page.read_text(encoding="utf-8")

@@ -26,6 +26,8 @@ from auditor.report import (
     Translator,
     changes_info,
     criteria_info,
+    render_audit_html,
+    render_audit_markdown,
     render_csv,
     render_html,
     render_markdown,
@@ -466,3 +468,34 @@ def test_one_call_rendering_for_the_pipeline() -> None:
     out = render_audit_html(after, lang="en", previous=scored_audit())
     assert 'id="changes"' in out and "Sign-off and distribution" in out
     assert render_audit_markdown(after, lang="fr").startswith("# Évaluation de la protection des données")
+
+
+def test_hosting_operators_from_evidence_stored_before_the_law_records() -> None:
+    """An audit stored before `foreign_operators` carried law records (its law's title only) still names the
+    operator and the law; hostile values are cleaned (autoescaping does the rest) or dropped."""
+    from auditor.report.sheet import hosting
+
+    evidence = {"foreign_operators": [{"asn": 16509, "org": "Amazon.com, Inc.\u202e\n", "country": "US",
+                                       "law": "CLOUD Act — 18 U.S.C. § 2713"},
+                                      {"asn": True, "org": None, "country": "not a code", "laws": "garbage"}, 7]}
+    result = ProviderResult(id="x", name="X", kind="chat", checks=[
+        Finding(id="hosting.summary", subject="x", status=Status.PASS, summary="ok", evidence=evidence,
+                value={"countries": ["FR"], "outside_eu_eea": [], "outside_adequacy": []})])
+    found = hosting(result)
+    assert found is not None and found.in_eu
+    first, second = found.operators
+    assert first.asn == 16509 and first.country == "US" and first.org == "Amazon.com, Inc.\ufffd"
+    assert [law.title for law in first.laws] == ["CLOUD Act — 18 U.S.C. § 2713"] and first.laws[0].url is None
+    assert second.asn is None and second.country is None and second.laws == []
+    assert [(e.law.title, len(e.operators)) for e in found.exposures] == [("CLOUD Act — 18 U.S.C. § 2713", 1)]
+
+
+def test_the_seal_is_on_the_cover_in_html_and_markdown() -> None:
+    seal = "e6c40047ac509b60 — SHA256:4a19 0fbd"
+    audit = scored_audit()
+    for lang in LANGS:
+        html = render_audit_html(audit, lang, branding=Branding(seal=seal))
+        assert f'<dd class="seal"><code>{seal}</code></dd>' in html
+        markdown = render_audit_markdown(audit, lang, branding=Branding(seal=seal))
+        assert f"`{seal}`" in markdown.split("\n## ")[0]  # on the cover, before the first section
+        assert "seal" not in render_audit_markdown(audit, lang).split("\n## ")[0].lower()

@@ -70,6 +70,23 @@ PHRASES: dict[str, dict[str, str]] = {
     "level_contradicted": {"fr": "contredite", "en": "contradicted"},
     "level_expired": {"fr": "expirée", "en": "expired"},
     "health": {"fr": "données de santé (art. 9)", "en": "health data (Art. 9)"},
+    # the observations: what the audit found about foreign access, from the findings' data (not their English notes)
+    "law": {"fr": "{law} : atteint le prestataire par {via} ({country}) ; {effect}",
+            "en": "{law}: reaches the provider through {via} ({country}); {effect}"},
+    "via_company": {"fr": "sa société", "en": "its company"},
+    "via_parent": {"fr": "sa société mère", "en": "its parent company"},
+    "via_presence": {"fr": "une implantation de son groupe", "en": "an establishment of its group"},
+    "law_scored": {"fr": "pris en compte dans le score", "en": "counted in the score"},
+    "law_risk": {"fr": "signalé comme risque, sans effet sur le score", "en": "shown as a risk, not scored"},
+    "parent_unknown": {"fr": "société mère non connue", "en": "parent company not known"},
+    "unassessed": {"fr": "établi en {countries} : aucune loi d'accès recensée, non évalué",
+                   "en": "established in {countries}: no access law on record, not assessed"},
+    "not_dpf": {"fr": "non connu comme certifié au titre du cadre UE–États-Unis (DPF)",
+                "en": "not known to be certified under the EU–US Data Privacy Framework"},
+    "operator": {"fr": "réseau d'hébergement exploité par {org} ({country}) : {law} peut l'atteindre (exposition de "
+                       "l'opérateur, non un constat d'accès)",
+                 "en": "hosting network operated by {org} ({country}): {law} may reach it (an exposure of the "
+                       "operator, not a finding of access)"},
 }
 
 
@@ -182,17 +199,25 @@ def _outside(transfer: dict[str, Any]) -> list[str]:
     return countries
 
 
+def _group(transfer: dict[str, Any], listed: list[str], lang: str) -> str | None:
+    """The group's establishments abroad not already `listed` (Proton: its parent is in CH, where the data
+    already go): each country is said once."""
+    group = [c for c in dict.fromkeys(transfer.get("group_abroad") or []) if c not in listed]
+    return say("group", lang, countries=", ".join(group)) if group else None
+
+
 def transfers(transfer: dict[str, Any], lang: str) -> str:
-    parts = [", ".join(_outside(transfer)) or label("none", lang)]
-    if transfer.get("group_abroad"):
-        parts.append(say("group", lang, countries=", ".join(transfer["group_abroad"])))
-    return "; ".join(parts)
+    outside = list(dict.fromkeys(_outside(transfer)))
+    group = _group(transfer, outside, lang)
+    return "; ".join([", ".join(outside) or label("none", lang), *([group] if group else [])])
 
 
 def _role(provider: Provider, lang: str) -> str:
     role = provider.role.value
     text = say(role, lang) if role else say("role_unknown", lang)
-    return f"{text} — {provider.role.basis}" if provider.role.basis else text
+    # The French text when there is one; else the catalog's English words, rather than nothing in a working file
+    basis = (provider.role.basis_fr if lang == "fr" else None) or provider.role.basis
+    return f"{text} — {basis}" if basis else text
 
 
 def _recipient(provider: Provider) -> str:
@@ -205,8 +230,40 @@ def _evidence(audit: Audit, lang: str) -> str:
     return text + (say("lab", lang) if audit.vantage.lab else "")
 
 
-def _remarks(result: ProviderResult) -> str:
-    return "; ".join(_value(result, "jurisdiction.company").get("notes") or [])
+def _law_title(law: dict[str, Any], lang: str) -> str:
+    """A law's title in the register's language: the client report's translation, else the data file's."""
+    from auditor.report.i18n import load_catalog
+
+    translated = load_catalog("fr" if lang == "fr" else "en").get(f"access_law.{law.get('id')}")
+    return translated or str(law.get("title") or law.get("id") or "?")
+
+
+def access_remarks(result: ProviderResult, lang: str) -> list[str]:
+    """Foreign access, in the register's language: the laws that reach the provider (`jurisdiction.company`), an
+    unknown parent, countries not assessed, the DPF status of a US company, and the operators of its hosting
+    networks that a law may reach (`hosting.summary`)."""
+    found = _findings(result, "jurisdiction.company")
+    value = _value(result, "jurisdiction.company")
+    evidence = found[0].evidence if found else {}
+    remarks = []
+    for law in evidence.get("access_laws") or []:
+        if isinstance(law, dict):
+            via = ", ".join(say(f"via_{v}", lang) for v in law.get("via") or [] if f"via_{v}" in PHRASES)
+            remarks.append(say("law", lang, law=_law_title(law, lang), via=via, country=law.get("country"),
+                               effect=say("law_scored" if law.get("scored") else "law_risk", lang)))
+    if value.get("parent_known") is False:
+        remarks.append(say("parent_unknown", lang))
+    if value.get("unassessed"):
+        remarks.append(say("unassessed", lang, countries=", ".join(value["unassessed"])))
+    if value.get("country") == "US" and evidence.get("dpf_certified") is not True:
+        remarks.append(say("not_dpf", lang))
+    summary = _findings(result, "hosting.summary")
+    for o in (summary[0].evidence.get("foreign_operators") or []) if summary else []:
+        if isinstance(o, dict):
+            laws = [law for law in o.get("laws") or [] if isinstance(law, dict)] or [{"title": o.get("law")}]
+            remarks.append(say("operator", lang, org=o.get("org") or f"AS{o.get('asn')}", country=o.get("country"),
+                               law=", ".join(_law_title(law, lang) for law in laws)))
+    return remarks
 
 
 def register_row(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> list[str]:
@@ -217,7 +274,7 @@ def register_row(use: Use, provider: Provider, result: ProviderResult, audit: Au
             "; ".join(dict.fromkeys(categories)), _recipient(provider), _role(provider, lang),
             ", ".join(summary.get("countries") or []) or label("unknown", lang), transfers(transfer, lang),
             transfer_basis(provider, transfer, lang), use.retention, "; ".join(security(result, lang)),
-            _remarks(result), _evidence(audit, lang)]
+            "; ".join(access_remarks(result, lang)), _evidence(audit, lang)]
 
 
 def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> Sheet:
@@ -225,19 +282,20 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
     transfer = _value(result, "transfer")
     importer = transfer.get("importer") or {}
     destinations = transfer.get("destinations") or []
-    servers = say("servers", lang, countries=", ".join(d["country"] for d in destinations) or "—",
+    countries = list(dict.fromkeys(d["country"] for d in destinations))
+    servers = say("servers", lang, countries=", ".join(countries) or "—",
                   roles=", ".join(sorted({r for d in destinations for r in d.get("roles", [])})) or "—")
-    company = _value(result, "jurisdiction.company")
+    group = _group(transfer, [str(importer.get("country")), *countries], lang)
     todo = label("to_complete", lang)
     answers = [
         say("tia_1", lang, importer=say("importer", lang, name=provider.company.legal_name or provider.name,
                                         country=importer.get("country") or "?"),
-            servers=servers + ("; " + transfers(transfer, lang) if transfer.get("group_abroad") else ""),
+            servers=servers + (f"; {group}" if group else ""),
             data="; ".join(use.data_categories) + ("; " + say("health", lang) if use.health_data else ""),
             purpose=use.purpose),
         say("tia_2", lang, mechanism=transfer.get("mechanism") or "unknown",
             basis=transfer_basis(provider, transfer, lang)),
-        say("tia_3", lang, laws="; ".join(company.get("notes") or []) or label("none", lang)),
+        say("tia_3", lang, laws="; ".join(access_remarks(result, lang)) or label("none", lang)),
         say("tia_4", lang, measures="; ".join(security(result, lang)) or label("none", lang)),
         "",
         say("tia_6", lang, evidence=_evidence(audit, lang)),

@@ -149,10 +149,15 @@ def decisions_used(view: ReportView) -> list[Any]:
 
 
 def laws_used(view: ReportView) -> list[Any]:
+    """The access laws a sheet names (through the company or a hosting network's operator), for the references."""
     found: dict[str, Any] = {}
     for p in view.providers:
-        for law in p.facts.company.access_laws if p.facts.company else []:
-            found.setdefault(law.id, law)
+        facts = p.facts
+        laws = list(facts.company.access_laws) if facts.company else []
+        laws += [law for o in facts.hosting.operators for law in o.laws] if facts.hosting else []
+        for law in laws:
+            if law.id and law.url:
+                found.setdefault(law.id, law)
     return [found[k] for k in sorted(found)]
 
 
