@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from auditor.regions import (
     load_regions,
     region_of,
 )
+from auditor.report.sheet import decision as sheet_decision
 
 EU27 = ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT",
         "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"]
@@ -35,7 +37,7 @@ KNOWN_DECISIONS = {
     "UY": ("2012/484/EU", "2012-08-21"),
     "US": ("(EU) 2023/1795", "2023-07-10"),
     "BR": ("(EU) 2026/179", "2026-01-26"),
-    "GB": ("(EU) 2021/1772", "2025-12-19"),  # the renewal's date; its own number is not in our sources
+    "GB": ("of 19 December 2025 renewing", "2025-12-19"),  # the renewal's own number is not in our sources
 }
 
 
@@ -118,6 +120,18 @@ def test_uk_renewal_and_original_decision() -> None:
     assert uk is not None
     assert uk.date == "2025-12-19" and uk.original_date == "2021-06-28"
     assert uk.certain is False  # the renewal's own number is not in our sources
+
+
+def test_a_decision_number_the_report_prints_belongs_to_its_date() -> None:
+    """The report reads the number out of the reference and prints it with the date: "2021/1772 of 19 December
+    2025" (the UK renewal carrying its predecessor's number) named a decision that does not exist. A decision
+    is numbered in the year it is adopted or, published later, the next one (2002/2/EC of 20 December 2001)."""
+    for d in load_regions().adequacy:
+        shown = sheet_decision(d.record())
+        assert shown is not None
+        if shown.number:
+            year = int(re.search(r"(\d{4})/", shown.number).group(1))  # type: ignore[union-attr]
+            assert year - int(d.date[:4]) in (0, 1), (d.id, shown.number, d.date)
 
 
 def test_epo_is_an_organisation_not_a_country() -> None:
