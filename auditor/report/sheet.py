@@ -166,6 +166,15 @@ class Transfer:
     destinations: list[Destination]
     group_abroad: list[str]
     status: str
+    # The countries the transfer line names: the data-carrying servers' countries outside the EU/EEA and, for
+    # a basis that rests on it, the importer's own (Wire: a Swiss company, servers in the EU, a transfer to
+    # Switzerland). Without it the line said "covered by an adequacy decision: none".
+    countries: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The locale key of the line: a basis not established, with no country to name, names none."""
+        return "unknown_unlisted" if self.mechanism == "unknown" and not self.countries else self.mechanism
 
 
 def transfer(p: ProviderResult) -> Transfer | None:
@@ -178,9 +187,14 @@ def transfer(p: ProviderResult) -> Transfer | None:
                                 decision=decision(d.get("decision")))
                     for d in v.get("destinations") or [] if isinstance(d, dict)]
     mechanism = str(v["mechanism"]) if v.get("mechanism") in ("none", "adequacy", "safeguards") else "unknown"
-    return Transfer(mechanism=mechanism, importer_country=_country(importer.get("country")),
+    countries = [d.country for d in destinations if d.country]
+    importer_country = _country(importer.get("country"))
+    if (mechanism in ("adequacy", "safeguards") and importer.get("region") in ("adequacy", "third_country")
+            and importer_country and importer_country not in countries):
+        countries.insert(0, importer_country)
+    return Transfer(mechanism=mechanism, importer_country=importer_country,
                     importer_decision=decision(importer.get("decision")), destinations=destinations,
-                    group_abroad=_codes(v.get("group_abroad")), status=str(f.status))
+                    group_abroad=_codes(v.get("group_abroad")), status=str(f.status), countries=countries)
 
 
 @dataclass(frozen=True)
