@@ -53,3 +53,12 @@ def test_a_third_country_is_any_country_outside_the_eea() -> None:
         assert "45" in definition
         assert not re.match(r"^(Pays hors EEE sans|A country outside the EEA without)", definition)
         assert term in catalog["region.adequacy"].lower() and term in catalog["region.third_country"].lower()
+
+
+def test_a_profile_named_in_a_reason_is_one_the_reader_can_pick() -> None:
+    """The rgpd profile sent the reader to « santé », a profile that does not exist (`--profile sante`)."""
+    profiles = {p.stem for p in (ROOT / "auditor" / "scoring" / "profiles").glob("*.yaml")}
+    for path in (ROOT / "auditor" / "scoring" / "profiles").glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        for named in re.findall(r"(?:profil|profile) [«“]\s*([^»”]+?)\s*[»”]", text):
+            assert named in profiles, (path.name, named)
