@@ -172,3 +172,10 @@ def test_invalid_region_data_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("reviewed: x\nsources: []\neu: [FR]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"regions\.yaml"):
         load_regions(bad)
+
+
+def test_a_scope_is_a_phrase_the_report_continues() -> None:
+    """The report goes on after the scope ("portée : … ; référence vérifiée"): a final period printed ".;"."""
+    for d in load_regions().adequacy:
+        if d.scope:
+            assert not d.scope.en.endswith(".") and not d.scope.fr.endswith("."), d.id
