@@ -466,3 +466,14 @@ def test_one_call_rendering_for_the_pipeline() -> None:
     out = render_audit_html(after, lang="en", previous=scored_audit())
     assert 'id="changes"' in out and "Sign-off and distribution" in out
     assert render_audit_markdown(after, lang="fr").startswith("# Évaluation de la protection des données")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_cover_names_no_absent_client(lang: str) -> None:
+    """Review 2026-12-02: without --client the cover said "prepared for the client named above", naming none."""
+    audit = scored_audit(lab=False)
+    above = {"fr": "nommé ci-dessus", "en": "named above"}[lang]
+    assert above in render_html(audit, context(lang))
+    anonymous = context(lang, branding=Branding(firm="Cabinet Dupont"))
+    assert above not in render_html(audit, anonymous)
+    assert above not in render_markdown(audit, anonymous)
