@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.findings import Detail, ProviderResult, Score
+from auditor.regions import eu_eea_codes
 from auditor.report.clean import NAME_LIMIT, clean, safe_url
 
 TEXT_LIMIT = 1200  # a law's summary, an adequacy decision's scope
@@ -166,10 +167,18 @@ class Transfer:
     destinations: list[Destination]
     group_abroad: list[str]
     status: str
-    # The countries the transfer line names: the data-carrying servers' countries outside the EU/EEA and, for
-    # a basis that rests on it, the importer's own (Wire: a Swiss company, servers in the EU, a transfer to
-    # Switzerland). Without it the line said "covered by an adequacy decision: none".
-    countries: list[str] = field(default_factory=list)
+
+    @property
+    def countries(self) -> list[str]:
+        """The countries the transfer line names: the data-carrying servers' countries outside the EU/EEA and, for
+        a basis that rests on it, the importer's own (Wire: a Swiss company, servers in the EU, a transfer to
+        Switzerland). Without it the line said "covered by an adequacy decision: none"."""
+        named = [d.country for d in self.destinations if d.country]
+        importer = self.importer_country
+        if (self.mechanism in ("adequacy", "safeguards") and importer and importer not in eu_eea_codes()
+                and importer not in named):
+            named.insert(0, importer)
+        return named
 
     @property
     def key(self) -> str:
@@ -187,14 +196,9 @@ def transfer(p: ProviderResult) -> Transfer | None:
                                 decision=decision(d.get("decision")))
                     for d in v.get("destinations") or [] if isinstance(d, dict)]
     mechanism = str(v["mechanism"]) if v.get("mechanism") in ("none", "adequacy", "safeguards") else "unknown"
-    countries = [d.country for d in destinations if d.country]
-    importer_country = _country(importer.get("country"))
-    if (mechanism in ("adequacy", "safeguards") and importer.get("region") in ("adequacy", "third_country")
-            and importer_country and importer_country not in countries):
-        countries.insert(0, importer_country)
-    return Transfer(mechanism=mechanism, importer_country=importer_country,
+    return Transfer(mechanism=mechanism, importer_country=_country(importer.get("country")),
                     importer_decision=decision(importer.get("decision")), destinations=destinations,
-                    group_abroad=_codes(v.get("group_abroad")), status=str(f.status), countries=countries)
+                    group_abroad=_codes(v.get("group_abroad")), status=str(f.status))
 
 
 @dataclass(frozen=True)
