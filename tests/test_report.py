@@ -342,6 +342,17 @@ def test_simulation_banner_on_every_section() -> None:
     assert "SIMULATION" in render_markdown(scored_audit(lab=True), context("en"))
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_cover_names_no_absent_client(lang: str) -> None:
+    """Review 2026-12-02: without --client the cover said "prepared for the client named above", naming none."""
+    audit = scored_audit(lab=False)
+    above = {"fr": "nommé ci-dessus", "en": "named above"}[lang]
+    assert above in render_html(audit, context(lang))
+    anonymous = context(lang, branding=Branding(firm="Cabinet Dupont"))
+    assert above not in render_html(audit, anonymous)
+    assert above not in render_markdown(audit, anonymous)
+
+
 def test_report_structure(reports: dict[str, str]) -> None:
     out = reports["en"]
     order = ['id="cover"', 'id="summary"', 'id="rankings"', 'id="p-1"', 'id="changes"', 'id="methodology"',

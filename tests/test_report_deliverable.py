@@ -35,6 +35,7 @@ ENGLISH = re.compile(r"\b(the|is|are|and|with|without|not|expected|found|claimed
                      r"certificate|policy|record)\b")
 FRENCH_BANNED = re.compile(r"\b(conforme|non conforme|Audit de conformité)\b")
 STRAIGHT_APOSTROPHE = re.compile(r"(?<=[A-Za-zÀ-ÿ])'(?=[A-Za-zÀ-ÿ])")
+TIGHT_SEMICOLON = re.compile(r"(?<=[\w)]);")  # French sets a space before « ; »
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +84,14 @@ def test_french_report_has_no_english_and_french_typography(demo: Audit, profile
         assert not FRENCH_BANNED.search(prose), FRENCH_BANNED.search(prose)
         straight = [prose[max(0, m.start() - 40):m.end() + 40] for m in STRAIGHT_APOSTROPHE.finditer(prose)]
         assert straight == []
+        tight = [prose[max(0, m.start() - 40):m.end() + 40] for m in TIGHT_SEMICOLON.finditer(prose)]
+        assert tight == []  # review 2026-12-02: the summary's and the uses table's "Mailfence; avec réserves"
         assert "CEPD" in prose and "EDPB" not in prose
         assert not re.search(r"\d\.\d", re.sub(r"\b(?:v?\d+\.\d+(?:\.\d+)*|L\.\d+(?:-\d+)?|R\.\d+-\d+)\b", "",
                                                    prose)), "a decimal point in French"
     md = render_audit_markdown(audit, "fr")
     assert not ENGLISH.search(visible_prose(re.sub(r"\]\(<[^>]*>\)", "]", md)))
+    assert not TIGHT_SEMICOLON.search(visible_prose(re.sub(r"\]\(<[^>]*>\)", "]", md)))
 
 
 def test_the_role_basis_is_in_the_reports_language(demo: Audit) -> None:

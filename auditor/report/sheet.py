@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.findings import Detail, ProviderResult, Score
+from auditor.regions import eu_eea_codes
 from auditor.report.clean import NAME_LIMIT, clean, safe_url
 
 TEXT_LIMIT = 1200  # a law's summary, an adequacy decision's scope
@@ -174,6 +175,23 @@ class Transfer:
     destinations: list[Destination]
     group_abroad: list[str]  # where the group is established abroad and the data do not already go (each country once)
     status: str
+
+    @property
+    def countries(self) -> list[str]:
+        """The countries the transfer line names: the data-carrying servers' countries outside the EU/EEA and, for
+        a basis that rests on it, the importer's own (Wire: a Swiss company, servers in the EU, a transfer to
+        Switzerland). Without it the line said "covered by an adequacy decision: none"."""
+        named = [d.country for d in self.destinations if d.country]
+        importer = self.importer_country
+        if (self.mechanism in ("adequacy", "safeguards") and importer and importer not in eu_eea_codes()
+                and importer not in named):
+            named.insert(0, importer)
+        return named
+
+    @property
+    def key(self) -> str:
+        """The locale key of the line: a basis not established, with no country to name, names none."""
+        return "unknown_unlisted" if self.mechanism == "unknown" and not self.countries else self.mechanism
 
 
 def transfer(p: ProviderResult) -> Transfer | None:
