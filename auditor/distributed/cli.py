@@ -11,7 +11,8 @@ import typer
 from auditor.errors import ConfigError
 from auditor.settings import Settings
 
-# A unit is redelivered after this much more than the provider deadline without an acknowledgement.
+# A unit delivered but not acknowledged goes to another worker after its provider deadline plus this margin
+# (at most the deadline again: a short deadline, short wait after a worker's death).
 UNIT_MARGIN = 120.0
 
 BrokerUrl = Annotated[str | None, typer.Option(
@@ -27,7 +28,7 @@ BrokerCa = Annotated[Path | None, typer.Option(
 
 
 def unit_timeout(settings: Settings) -> float:
-    return settings.provider_deadline + UNIT_MARGIN
+    return settings.provider_deadline + min(settings.provider_deadline, UNIT_MARGIN)
 
 
 def campaign_options(*, url: str, vantages: list[str], key_file: Path | None, ca_file: Path | None, attempts: int,

@@ -95,6 +95,13 @@ class _Intake:
                 pass
         self.simple = self.conn = None
 
+    def _lost(self, exc: Exception, pause: float) -> None:
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
+            warn(f"the broker connection was lost ({describe(exc)}); reconnecting until the deadline")
+        self._close()
+        time.sleep(pause)
+
     def get(self, timeout: float) -> bytes | None:
         """One raw message body, or None after `timeout` (or while the broker is unreachable)."""
         from queue import Empty
@@ -102,22 +109,21 @@ class _Intake:
         try:
             if self.simple is None:
                 self._open()
+                if self.lost_since is not None:
+                    warn(f"the broker is back after {time.monotonic() - self.lost_since:.0f}s")
+                    self.lost_since = None
             assert self.simple is not None
             message = self.simple.get(block=True, timeout=timeout)
         except Empty:
             return None
         except Exception as exc:  # connection refused, reset, timeouts: the broker is restarting or away
-            if self.lost_since is None:
-                self.lost_since = time.monotonic()
-                warn(f"the broker connection was lost ({describe(exc)}); reconnecting until the deadline")
-            self._close()
-            time.sleep(min(timeout, POLL))
+            self._lost(exc, min(timeout, POLL))
             return None
-        if self.lost_since is not None:
-            warn(f"the broker is back after {time.monotonic() - self.lost_since:.0f}s")
-            self.lost_since = None
         body = message.body
-        message.ack()
+        try:
+            message.ack()
+        except Exception as exc:  # kept unacknowledged: it may come again, and is then ignored as a duplicate
+            self._lost(exc, 0)
         return body if isinstance(body, bytes) else str(body).encode()
 
     def delete(self) -> None:
