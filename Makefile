@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint schema goldens bench clean chromium netns-tools
+.PHONY: demo test lint schema goldens bench clean chromium netns-tools redis
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/auditor demo
 
-test: $(STAMP) chromium netns-tools
+test: $(STAMP) chromium netns-tools redis
 	$(BIN)/python -m pytest -q
 
 # The report's browser and PDF tests run in headless Chromium (Debian's package; no browser download).
@@ -33,6 +33,14 @@ netns-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    iproute2 nftables) || \
 	  echo "make: iproute2/nftables could not be installed; the network-namespace tests will be skipped"
+
+# The broker tests (tests/test_distributed.py) start their own redis-server on a free loopback port (Debian's
+# package; nothing listens once they end: the package's own service is not needed). Without it they are skipped.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    redis-server) || \
+	  echo "make: redis-server could not be installed; the broker tests will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check auditor tests bench

@@ -98,12 +98,13 @@ def check_connection(app: Celery, url: str) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a broker failure, its root cause first (e.g. WRONGPASS), never the password."""
+    """One line for a broker failure, its root cause first (e.g. a refused password), never the password.
+    Only explicit causes are followed: an exception's context is often a library's own, unrelated, retry."""
     seen: list[str] = []
     current: BaseException | None = exc
     while current is not None and len(seen) < 4:
         text = str(current).strip().splitlines()[0] if str(current).strip() else type(current).__name__
         if text not in seen:
             seen.append(text)
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return redact("; ".join(reversed(seen)))[:400]

@@ -126,16 +126,13 @@ def _check_settings(settings: Settings) -> None:
     asyncio.run(probe())
 
 
-def build(config: WorkerConfig, vantage: Vantage) -> Celery:
-    """The Celery app with the unit task bound to this worker's key, settings and vantage point."""
-    app = make_app(config.url, ca_file=config.ca_file, unit_timeout=config.unit_timeout)
+def register(app: Celery, config: WorkerConfig, vantage: Vantage) -> None:
+    """The unit task, bound to this worker's key, settings and vantage point."""
     handler = UnitHandler(app, config, vantage)
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
     def unit(self: Any, message: Any) -> None:
         handler(message, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
-
-    return app
 
 
 def serve(config: WorkerConfig) -> int:
@@ -147,9 +144,10 @@ def serve(config: WorkerConfig) -> int:
         settings = settings.model_copy(update={"vantage_name": config.vantage_name})
         config = WorkerConfig(**{**config.__dict__, "settings": settings})
     _check_settings(settings)
+    app = make_app(config.url, ca_file=config.ca_file, unit_timeout=config.unit_timeout)
+    check_connection(app, config.url)  # a wrong password is said before the vantage point is measured
     vantage = asyncio.run(characterise(settings))
-    app = build(config, vantage)
-    check_connection(app, config.url)
+    register(app, config, vantage)
     if vantage.port25 is False and not settings.smtp_untestable_ok:
         warn("outbound TCP port 25 is blocked here: units with mail domains will fail (--smtp-untestable-ok "
              "to audit the rest)")
