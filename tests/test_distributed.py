@@ -28,6 +28,7 @@ from auditor.distributed.messages import UNIT_LABEL, Report, Unit, reply_queue, 
 from auditor.findings import Audit
 from auditor.lab import Lab
 from auditor.lab.ca import LabCA
+from auditor.lab.world import LAB_CATALOG
 from auditor.scan import run_scan
 from auditor.settings import Settings
 from auditor.store import Store
@@ -255,24 +256,27 @@ def test_a_wrong_broker_password_is_one_line_and_exit_3(broker: LocalRedis, key_
         assert "Traceback" not in run.stderr and "not-the-password" not in run.stderr
 
 
-def test_tls_broker_and_two_named_vantages(lab: Lab, lab_settings: Settings, key_file: Path, workers: Workers,
-                                           tmp_path: Path) -> None:
-    """rediss:// with a certificate from the lab CA; two vantage queues: one audit, each finding tagged with the
-    vantage that measured it, both vantages' characterisations kept."""
+def test_tls_broker_and_two_vantages_that_disagree(lab: Lab, lab_settings: Settings, key_file: Path,
+                                                   workers: Workers, tmp_path: Path) -> None:
+    """rediss:// with a certificate from the lab CA; a worker in each of the lab's geo-DNS views ("eu", "us"):
+    one audit, each measured finding tagged with the vantage that measured it, where they disagree kept."""
     ca = LabCA(tmp_path / "ca")
     cert = ca.issue(["127.0.0.1", "localhost"])
     tls = LocalRedis(tmp_path / "redis-tls", PASSWORD, tls=Tls(cert.chain_file, cert.key_file, ca.bundle)).start()
     try:
         assert tls.url().startswith("rediss://")
-        for name in ("eu-paris", "eu-berlin"):
-            workers.start(tls.url(), 1, vantage=name, flags=["--broker-ca", str(ca.bundle)])
-        coordinator = Coordinator(CampaignOptions(url=tls.url(), key=KEY.encode(), vantages=["eu-paris", "eu-berlin"],
+        for view in ("eu", "us"):
+            workers.start(tls.url(), 1, vantage=view,
+                          flags=["--broker-ca", str(ca.bundle), "--resolver", lab.view_resolver(view)])
+        coordinator = Coordinator(CampaignOptions(url=tls.url(), key=KEY.encode(), vantages=["eu", "us"],
                                                   ca_file=ca.bundle, deadline=DEADLINE),
-                                  _providers(["posteo"]), lab_settings)
+                                  load_catalog(LAB_CATALOG).select(["geodns"]), lab_settings)
         audit = coordinator.run()
     finally:
         tls.stop()
     assert coordinator.stats.finished == 2 and coordinator.stats.lost == 0
-    assert [v.name for v in audit.vantages] == ["eu-paris", "eu-berlin"]
-    tags = {c.vantage for c in audit.providers[0].checks}
-    assert {"eu-paris", "eu-berlin"} <= tags
+    assert [v.name for v in audit.vantages] == ["eu", "us"]
+    assert [v.resolver for v in audit.vantages] == [lab.view_resolver("eu"), lab.view_resolver("us")]
+    seen = {(c.vantage, c.subject, c.value["country"]) for c in audit.providers[0].checks
+            if c.id == "hosting.location" and c.subject == "mx.geodns.example"}
+    assert seen == {("eu", "mx.geodns.example", "DE"), ("us", "mx.geodns.example", "US")}

@@ -148,9 +148,6 @@ class Ledger:
             raise BadMessage(f"result of unit {state.id} is not a provider result: {exc.errors()[0]['msg']}") from exc
         if result.id != state.provider.id:
             raise BadMessage(f"result of unit {state.id} is about provider {result.id}")
-        if state.vantage:
-            result = result.model_copy(update={"checks": [c.model_copy(update={"vantage": state.vantage})
-                                                          for c in result.checks]})
         state.result = result
         self.open.discard(state.id)
         self.stats.finished += 1

@@ -32,10 +32,11 @@ from auditor.distributed.messages import (
     signed_unit,
     unit_queue,
 )
-from auditor.findings import Audit, Finding, ProviderResult
+from auditor.findings import Audit, ProviderResult
 from auditor.redact import redact
 from auditor.scan import new_audit_id, now_utc
 from auditor.settings import Settings
+from auditor.vantages import merge_vantage_results
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -59,15 +60,6 @@ class CampaignOptions:
     unit_timeout: float = 3600.0  # the broker's visibility timeout (see engine.make_app)
     quiet: bool = False
     observer: Observer | None = field(default=None, compare=False)  # sees each valid report (tests, bench)
-
-
-def merge(results: dict[str | None, ProviderResult]) -> ProviderResult:
-    """One provider's result from its vantages' results (each finding already names its vantage)."""
-    first = next(iter(results.values()))
-    if len(results) == 1:
-        return first
-    checks: list[Finding] = [c for r in results.values() for c in r.checks]
-    return first.model_copy(update={"checks": checks})
 
 
 class _Intake:
@@ -246,9 +238,13 @@ class Coordinator:
              "`auditor worker --broker URL [--vantage NAME]` where the units should run")
 
     def _merged(self, provider_id: str) -> ProviderResult:
+        """The shared queue's one result as it came; named vantages' results merged, each finding tagged."""
         results = self.ledger.provider_done(provider_id)
         assert results is not None
-        return merge(dict(results))
+        if not self.options.vantages:
+            return results[None]
+        named = {name: results[name] for name in self.options.vantages}
+        return merge_vantage_results(named, self.ledger.by_provider[provider_id][0].provider)
 
     def _progress(self, audit: Audit | None, ready: list[str], started_at: str,
                   on_start: Callable[[Audit], None] | None, on_provider: Callable[[ProviderResult], None] | None,
