@@ -56,8 +56,10 @@ goldens: $(STAMP)
 # Speed at scale and against peer tools (bench/run.py; results in reports/bench-<date>.md). The peers are
 # installed here when missing: testssl.sh from Debian, checkdmarc in its own venv (it would upgrade
 # `cryptography` under sslyze in .venv). BENCH_ARGS e.g. "--sizes 100 --rtts 0,50 --no-peers".
+# Then the broker rows (bench/broker.py: 1, 2, 4 workers and a killed one; reports/bench-broker-<date>.md);
+# BROKER_BENCH_ARGS e.g. "--size 300 --workers 1,2,4".
 PEER_VENV := .venv-bench
-bench: $(STAMP)
+bench: $(STAMP) redis
 	@command -v testssl >/dev/null 2>&1 || command -v testssl.sh >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh) || \
 	  echo "make: testssl.sh could not be installed; the benchmark will say so"
@@ -65,6 +67,7 @@ bench: $(STAMP)
 	  $(PEER_VENV)/bin/python -m pip install --quiet checkdmarc) || \
 	  echo "make: checkdmarc could not be installed; the benchmark will say so"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/broker.py $(BROKER_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) .pytest_cache .mypy_cache .ruff_cache
