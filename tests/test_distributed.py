@@ -20,11 +20,23 @@ import pytest
 from labscan import ROOT
 
 from auditor.catalog import load_catalog
-from auditor.distributed.campaign import UNIT_CHECK, Stats
+from auditor.distributed.campaign import UNIT_CHECK, Ledger, Stats
 from auditor.distributed.coordinator import CampaignOptions, Coordinator
 from auditor.distributed.engine import make_app
 from auditor.distributed.local import LocalRedis, LocalWorker, Tls, redis_server, start_worker
-from auditor.distributed.messages import UNIT_LABEL, Report, Unit, reply_queue, sign, signed_report, unit_queue
+from auditor.distributed.messages import (
+    UNIT_LABEL,
+    BadMessage,
+    Report,
+    Unit,
+    load_key,
+    open_report,
+    reply_queue,
+    sign,
+    signed_report,
+    unit_queue,
+)
+from auditor.errors import ConfigError
 from auditor.findings import Audit
 from auditor.lab import Lab
 from auditor.lab.ca import LabCA
@@ -33,7 +45,7 @@ from auditor.scan import run_scan
 from auditor.settings import Settings
 from auditor.store import Store
 
-pytestmark = pytest.mark.skipif(redis_server() is None, reason="redis-server is not installed (make test installs it)")
+needs_redis = pytest.mark.skipif(redis_server() is None, reason="redis-server is not installed (make test installs it)")
 
 KEY = "k" * 16 + "e" * 16 + "y" * 16  # 48 characters, as `openssl rand -hex 24` would give
 OTHER_KEY = b"another key, of 32 characters..."
@@ -126,6 +138,7 @@ def _verdicts(audit: Audit, pid: str) -> set[tuple[str, str, str | None, str]]:
     return {(c.id, c.subject, c.target, c.status.value) for c in provider.checks}
 
 
+@needs_redis
 def test_two_workers_give_the_in_process_findings(lab: Lab, lab_settings: Settings, broker: LocalRedis,
                                                   key_file: Path, workers: Workers, tmp_path: Path) -> None:
     """`scan --broker` through two workers stores one audit whose findings are those of the in-process scan."""
@@ -148,6 +161,7 @@ def test_two_workers_give_the_in_process_findings(lab: Lab, lab_settings: Settin
         assert next(p for p in distributed.providers if p.id == pid).score is not None
 
 
+@needs_redis
 def test_a_worker_killed_mid_unit_has_its_unit_finished_by_another(
         lab_settings: Settings, broker: LocalRedis, workers: Workers) -> None:
     """kill -9 of the worker running a unit: the broker redelivers it (late acknowledgement), the other worker
@@ -172,6 +186,7 @@ def test_a_worker_killed_mid_unit_has_its_unit_finished_by_another(
         assert not [c for c in p.checks if c.id == UNIT_CHECK]
 
 
+@needs_redis
 def test_the_broker_restarted_mid_campaign(lab_settings: Settings, broker: LocalRedis, workers: Workers,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """redis-server stopped and started again after the first result: queued units survive (append-only file),
@@ -191,6 +206,7 @@ def test_the_broker_restarted_mid_campaign(lab_settings: Settings, broker: Local
     assert PASSWORD not in capsys.readouterr().err
 
 
+@needs_redis
 def test_a_unit_failing_every_time_ends_as_an_error_with_its_reason(
         lab: Lab, broker: LocalRedis, key_file: Path, workers: Workers, tmp_path: Path) -> None:
     """A worker whose CA bundle was broken after it started fails the unit each time: after --attempts failures
@@ -211,6 +227,7 @@ def test_a_unit_failing_every_time_ends_as_an_error_with_its_reason(
     assert "failed 2 times" in finding.summary and "no certificate" in finding.summary
 
 
+@needs_redis
 def test_forged_and_stale_reports_are_refused_or_ignored(
         lab_settings: Settings, broker: LocalRedis, workers: Workers, capsys: pytest.CaptureFixture[str]) -> None:
     """Once a unit is finished: the same result signed with the right key (a stale or duplicate one) is ignored,
@@ -245,6 +262,7 @@ def test_forged_and_stale_reports_are_refused_or_ignored(
     assert "HMAC mismatch" in worker.text() and "unit proton@*" not in worker.text()
 
 
+@needs_redis
 def test_a_wrong_broker_password_is_one_line_and_exit_3(broker: LocalRedis, key_file: Path, lab: Lab) -> None:
     wrong = broker.url(password="not-the-password")
     scan = _cli("scan", "--only", "posteo", "--key-file", str(key_file), env={"AUDITOR_BROKER": wrong})
@@ -256,6 +274,7 @@ def test_a_wrong_broker_password_is_one_line_and_exit_3(broker: LocalRedis, key_
         assert "Traceback" not in run.stderr and "not-the-password" not in run.stderr
 
 
+@needs_redis
 def test_tls_broker_and_two_vantages_that_disagree(lab: Lab, lab_settings: Settings, key_file: Path,
                                                    workers: Workers, tmp_path: Path) -> None:
     """rediss:// with a certificate from the lab CA; a worker in each of the lab's geo-DNS views ("eu", "us"):
@@ -280,3 +299,66 @@ def test_tls_broker_and_two_vantages_that_disagree(lab: Lab, lab_settings: Setti
     seen = {(c.vantage, c.subject, c.value["country"]) for c in audit.providers[0].checks
             if c.id == "hosting.location" and c.subject == "mx.geodns.example"}
     assert seen == {("eu", "mx.geodns.example", "DE"), ("us", "mx.geodns.example", "US")}
+
+
+# The ledger's and the messages' rules alone (pure: no broker).
+
+def _report(kind: str, unit: str = "posteo@*", attempt: int = 1, **fields: object) -> Report:
+    return Report(kind=kind, campaign="c1", unit=unit, attempt=attempt, worker="h/1", **fields)  # type: ignore[arg-type]
+
+
+def _ledger(attempts: int = 3) -> Ledger:
+    return Ledger("c1", _providers(["posteo"]), [None], attempts)
+
+
+def test_deliveries_that_vanish_end_as_an_error_after_the_attempts() -> None:
+    """A unit whose every worker dies (no failure report, no result) is given up, not redelivered for ever."""
+    ledger = _ledger(attempts=2)
+    assert ledger.on_report(_report("started"))[0] == "started"
+    assert ledger.on_report(_report("started", redelivered=True))[0] == "started"
+    outcome, state = ledger.on_report(_report("started", redelivered=True))
+    assert outcome == "gave_up" and state.result is not None
+    assert "2 deliveries of this unit ended without a result" in state.result.checks[0].summary
+    assert ledger.stats.redelivered == 2 and ledger.stats.lost == 0 and not ledger.open
+
+
+def test_a_failure_of_an_older_attempt_changes_nothing() -> None:
+    ledger = _ledger()
+    assert ledger.on_report(_report("failure", reason="boom"))[0] == "retry"
+    assert ledger.on_report(_report("failure", reason="late copy of attempt 1"))[0] == "stale"
+    assert ledger.units["posteo@*"].attempt == 2 and ledger.units["posteo@*"].failures == ["boom"]
+
+
+def test_reports_of_another_campaign_unit_or_vantage_are_refused() -> None:
+    ledger = _ledger()
+    for bad in (_report("started").model_copy(update={"campaign": "c2"}), _report("started", unit="tuta@*"),
+                _report("started", vantage_name="eu")):
+        with pytest.raises(BadMessage):
+            ledger.on_report(bad)
+    with pytest.raises(BadMessage, match="without the worker's vantage"):
+        ledger.on_report(_report("result", result={"id": "posteo", "name": "Posteo", "kind": "mail"}))
+    assert ledger.open == {"posteo@*"}
+
+
+def test_a_report_signed_for_a_unit_does_not_pass_as_a_report() -> None:
+    body = _report("started").model_dump(mode="json")
+    with pytest.raises(BadMessage, match="HMAC mismatch"):
+        open_report(KEY.encode(), sign(KEY.encode(), UNIT_LABEL, body))
+    assert open_report(KEY.encode(), signed_report(KEY.encode(), _report("started"))).unit == "posteo@*"
+    for garbage in ([], {"mac": 3}, {"mac": "00", "v": float("nan")}):
+        with pytest.raises(BadMessage):
+            open_report(KEY.encode(), garbage)
+
+
+def test_the_broker_key_must_be_private_and_long(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(KEY)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_key(path, {})
+    path.chmod(0o600)
+    assert load_key(path, {}) == KEY.encode()
+    with pytest.raises(ConfigError, match="too short"):
+        load_key(None, {"AUDITOR_BROKER_KEY": "short"})
+    with pytest.raises(ConfigError, match="no broker key"):
+        load_key(None, {})
