@@ -6,7 +6,8 @@ kill-a-worker run (docs/distributed.md).
 The lab runs in a process of its own (bench/labproc.py), redis-server and every `auditor worker` in theirs;
 the coordinator is this process. For each row: wall time, units per minute, the sum of the units' own run
 times (what the workers print), the broker's overhead per unit ((workers × wall − Σ unit time) / units: the
-time a worker slot spent on anything but running units, queue latency, reports and the idle tail included)
+time a worker slot spent on anything but running units, queue latency, reports and the idle tail included),
+the median and longest unit
 and the CPU seconds of the workers, the coordinator, the lab and redis (from /proc). On a 2-core machine the
 gain from more workers is bounded by CPU: the row says how busy the cores were (CPU seconds / (2 × wall)).
 
@@ -24,6 +25,7 @@ import re
 import resource
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,21 +72,28 @@ class Row:
     workers: int
     units: int
     wall: float
-    unit_sum: float
+    unit_times: list[float]
     cpu_workers: float
     cpu_coordinator: float
     cpu_lab: float
     cpu_redis: float
     stats: Stats | None = None
+    load: float = 0.0  # the machine's 1-minute load average when the row started (others' work included)
+
+    @property
+    def unit_sum(self) -> float:
+        return sum(self.unit_times)
 
     def cells(self) -> list[str]:
+        times = self.unit_times or [float("nan")]
         per_min = self.units / self.wall * 60
         overhead = (self.workers * self.wall - self.unit_sum) / self.units * 1000 if self.workers else float("nan")
         cpu = self.cpu_workers + self.cpu_coordinator + self.cpu_lab + self.cpu_redis
         return [self.name, str(self.workers or "in-process"), str(self.units), f"{self.wall:.1f}", f"{per_min:.0f}",
-                f"{self.unit_sum:.1f}", "—" if not self.workers else f"{overhead:.0f}",
+                f"{self.unit_sum:.1f}", f"{statistics.median(times):.2f}", f"{times[-1]:.1f}",
+                "—" if not self.workers else f"{overhead:.0f}",
                 f"{self.cpu_workers:.1f}", f"{self.cpu_coordinator:.1f}", f"{self.cpu_lab:.1f}",
-                f"{self.cpu_redis:.1f}", f"{cpu / (CORES * self.wall):.0%}"]
+                f"{self.cpu_redis:.1f}", f"{cpu / (CORES * self.wall):.0%}", f"{self.load:.1f}"]
 
 
 def start_lab(catalog: Path, overlay: Path, net: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -106,8 +115,9 @@ def lab_flags(overrides: dict[str, Any]) -> list[str]:
     return flags
 
 
-def unit_seconds(workers: list[LocalWorker]) -> float:
-    return sum(float(m) for w in workers for m in UNIT_TIME.findall(w.text()))
+def unit_seconds(workers: list[LocalWorker]) -> list[float]:
+    """Each unit's own run time, as its worker printed it."""
+    return sorted(float(m) for w in workers for m in UNIT_TIME.findall(w.text()))
 
 
 class Bench:
@@ -156,6 +166,7 @@ class Bench:
                                   unit_timeout=2.0 * PROVIDER_DEADLINE, observer=kill_one)
         coordinator = Coordinator(options, self.providers, self.settings)
         stats_ref.append(coordinator)
+        load = os.getloadavg()[0]
         cpu0 = {w.pid: cpu_of(w.pid) for w in workers}
         lab0, redis0, own0 = cpu_of(self.lab.pid), cpu_of(self.redis_pid), own_cpu()
         start = time.monotonic()
@@ -164,7 +175,7 @@ class Bench:
         cpu_workers = sum(cpu_of(w.pid) - cpu0[w.pid] for w in workers if w.pid not in killed)
         row = Row(f"broker, {count} worker{'s' if count > 1 else ''}" + (" (one killed)" if kill else ""), count,
                   len(self.providers), wall, unit_seconds(workers), cpu_workers, own_cpu() - own0,
-                  cpu_of(self.lab.pid) - lab0, cpu_of(self.redis_pid) - redis0, coordinator.stats)
+                  cpu_of(self.lab.pid) - lab0, cpu_of(self.redis_pid) - redis0, coordinator.stats, load)
         for w in workers:
             w.stop()
         return row
@@ -175,8 +186,9 @@ class Bench:
         return self.redis.proc.pid
 
 
-HEADER = ["run", "workers", "units", "wall s", "units/min", "Σ unit s", "overhead ms/unit", "CPU workers s",
-          "CPU coordinator s", "CPU lab s", "CPU redis s", "cores busy"]
+HEADER = ["run", "workers", "units", "wall s", "units/min", "Σ unit s", "unit p50 s", "unit max s", "overhead ms/unit",
+          "CPU workers s",
+          "CPU coordinator s", "CPU lab s", "CPU redis s", "cores busy", "load before"]
 
 
 def table(rows: list[Row]) -> str:
