@@ -142,13 +142,14 @@ def _verdicts(audit: Audit, pid: str) -> set[tuple[str, str, str | None, str]]:
 def test_two_workers_give_the_in_process_findings(lab: Lab, lab_settings: Settings, broker: LocalRedis,
                                                   key_file: Path, workers: Workers, tmp_path: Path) -> None:
     """`scan --broker` through two workers stores one audit whose findings are those of the in-process scan."""
-    workers.start(broker.url(), 2)
+    started = workers.start(broker.url(), 2)
     db = tmp_path / "audits.sqlite"
     only = [f"--only={p}" for p in PROVIDERS]
     run = _cli("scan", *lab.flags().split(), *only, "--key-file", str(key_file), "--db", str(db), "--reports-dir",
                str(tmp_path), "--broker-deadline", str(DEADLINE), env={"AUDITOR_BROKER": broker.url()})
     assert run.returncode == 0, run.stderr
-    assert PASSWORD not in run.stdout + run.stderr
+    assert PASSWORD not in run.stdout + run.stderr + "".join(w.text() for w in started)
+    assert "consuming auditor.units on redis://***@127.0.0.1" in started[0].text()
     assert f"{len(PROVIDERS)} units, {len(PROVIDERS)} sent, {len(PROVIDERS)} finished" in run.stderr
     assert "0 lost" in run.stderr
     with Store.open(db) as store:
