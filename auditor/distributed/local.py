@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-READY_TIMEOUT = 30.0  # seconds for redis-server or a worker to be ready (a loaded 2-core machine is slow)
+READY_TIMEOUT = 60.0  # seconds for redis-server or a worker to be ready (a loaded 2-core machine is slow)
 WORKER_READY = "consuming"  # what a worker prints once connected (auditor.distributed.worker.serve)
 
 
