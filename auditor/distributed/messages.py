@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.errors import ConfigError
 
-PROTOCOL = 1
 UNIT_LABEL = b"auditor/unit/1\n"
 REPORT_LABEL = b"auditor/report/1\n"
 # A unit's provider, a result's findings: bounded, as anything read from the broker (a provider with every
@@ -102,7 +101,7 @@ class Unit(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = 1  # PROTOCOL
+    v: Literal[1] = 1  # the message format's version
     campaign: str = Field(pattern=CAMPAIGN_ID.pattern)
     unit: str = Field(max_length=200)
     attempt: int = Field(ge=1, le=100)
@@ -115,7 +114,7 @@ class Report(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = 1  # PROTOCOL
+    v: Literal[1] = 1  # the message format's version
     kind: Literal["started", "result", "failure"]
     campaign: str = Field(pattern=CAMPAIGN_ID.pattern)
     unit: str = Field(max_length=200)
