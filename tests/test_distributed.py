@@ -275,6 +275,28 @@ def test_a_wrong_broker_password_is_one_line_and_exit_3(broker: LocalRedis, key_
         assert "Traceback" not in run.stderr and "not-the-password" not in run.stderr
 
 
+
+@needs_redis
+def test_no_worker_ends_at_the_deadline_and_the_units_expire(lab: Lab, broker: LocalRedis, key_file: Path,
+                                                              workers: Workers, tmp_path: Path) -> None:
+    """Nobody consumes the vantage's queue: the scan ends at its deadline with one line, exit 3, nothing stored;
+    a worker that comes later drops the expired unit instead of running it for a campaign that has ended."""
+    db = tmp_path / "audits.sqlite"
+    run = _cli("scan", "--only", "posteo", "--vantage", "lonely", "--broker-deadline", "3", "--key-file",
+               str(key_file), "--db", str(db), "--reports-dir", str(tmp_path), env={"AUDITOR_BROKER": broker.url()})
+    assert run.returncode == 3, run.stderr
+    assert "no worker returned a result within the 3s deadline" in run.stderr and "nothing stored" in run.stderr
+    assert "Traceback" not in run.stderr
+    [late] = workers.start(broker.url(), 1, vantage="lonely")
+    app = make_app(broker.url())
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        # Taken off the queue and acknowledged (kombu's `unacked` table): dropped, or else run to the end.
+        _wait_for(lambda: client.llen("auditor.units.lonely") == 0 and client.hlen("unacked") == 0)
+    assert "unit posteo@lonely" not in late.text()
+    with Store.open(db) as store:
+        assert store.list_audits() == []
+
 @needs_redis
 def test_tls_broker_and_two_vantages_that_disagree(lab: Lab, lab_settings: Settings, key_file: Path,
                                                    workers: Workers, tmp_path: Path) -> None:
