@@ -297,6 +297,27 @@ def test_no_worker_ends_at_the_deadline_and_the_units_expire(lab: Lab, broker: L
     with Store.open(db) as store:
         assert store.list_audits() == []
 
+
+@needs_redis
+def test_an_interrupted_scan_leaves_no_work_behind(lab_settings: Settings, broker: LocalRedis,
+                                                   workers: Workers) -> None:
+    """Ctrl-C after the first result: the campaign's queued units are revoked, the worker runs none of them."""
+    [worker] = workers.start(broker.url(), 1)
+    ids = [p.id for p in load_catalog(ROOT / "providers.yaml").providers][:8]
+
+    def interrupt(report: Report) -> None:
+        if report.kind == "result":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _campaign(broker, lab_settings, ids, observer=interrupt)
+    app = make_app(broker.url())
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        _wait_for(lambda: client.llen("auditor.units") == 0 and client.hlen("unacked") == 0)
+    # the first unit, and at most the one the worker had in hand when the revocation came
+    assert worker.text().count("findings in") <= 2, worker.text()
+
 @needs_redis
 def test_tls_broker_and_two_vantages_that_disagree(lab: Lab, lab_settings: Settings, key_file: Path,
                                                    workers: Workers, tmp_path: Path) -> None:

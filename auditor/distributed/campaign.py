@@ -37,6 +37,7 @@ class UnitState:
     starts: int = 0
     failures: list[str] = field(default_factory=list)
     result: ProviderResult | None = None
+    messages: list[str] = field(default_factory=list)  # the Celery task ids of its messages, one per attempt
 
     @property
     def id(self) -> str:

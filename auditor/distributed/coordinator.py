@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 POLL = 1.0  # seconds one wait for a report lasts (the deadline is checked between two)
 IDLE_WARNING = 60.0  # seconds without any report before saying that no worker seems to listen
+REVOKE_BATCH = 1000  # task ids per revoke broadcast
 MAX_REFUSAL_LINES = 10  # refused reports said one by one; the rest counted
 
 Observer = Callable[[Report], None]
@@ -154,7 +155,7 @@ class Coordinator:
             unit = Unit(campaign=self.audit_id, unit=state.id, attempt=state.attempt, vantage=state.vantage,
                         provider=state.provider.model_dump(mode="json"))
             try:
-                self.app.send_task(TASK_NAME, args=[signed_unit(self.options.key, unit)],
+                sent = self.app.send_task(TASK_NAME, args=[signed_unit(self.options.key, unit)],
                                    queue=unit_queue(state.vantage), expires=max(remaining, 1.0),
                                    retry=True, retry_policy={"max_retries": 2, "interval_start": 0.5,
                                                              "interval_step": 1.0, "interval_max": 2.0})
@@ -162,6 +163,7 @@ class Coordinator:
                 warn(f"unit {state.id} not sent yet ({describe(exc)}); trying again")
                 return
             self.outbox.pop(0)
+            state.messages.append(sent.id)
             self.stats.sent += 1
 
     def _refuse(self, why: str) -> None:
@@ -220,6 +222,7 @@ class Coordinator:
                 ready.append(state.provider.id)
             audit = self._progress(audit, ready, started_at, on_start, on_provider, final=True)
         finally:
+            self._revoke()
             intake.delete()
         assert audit is not None
         audit.providers = [self._merged(p.id) for p in self.providers]  # catalog order
@@ -231,6 +234,17 @@ class Coordinator:
 
     def _names(self) -> list[str | None]:
         return [*self.options.vantages] or [None]
+
+    def _revoke(self) -> None:
+        """Revoke the campaign's unit messages (Celery's remote control, best effort): a scan stopped early or at
+        its deadline leaves no work behind for the workers that are up; a worker started later drops them as
+        expired (`expires`). Revoking a message already run changes nothing."""
+        ids = [i for s in self.ledger.units.values() if s.messages for i in s.messages]
+        try:
+            for start in range(0, len(ids), REVOKE_BATCH):
+                self.app.control.revoke(ids[start:start + REVOKE_BATCH])
+        except Exception:  # the broker is gone: the messages expire at the deadline anyway
+            pass
 
     def _warn_idle(self) -> None:
         queues = ", ".join(sorted({unit_queue(v) for v in self._names()}))
