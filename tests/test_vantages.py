@@ -4,7 +4,9 @@ where the vantages disagree — from real lab scans (auditor/vantages.py, docs/v
 from __future__ import annotations
 
 import asyncio
+import csv
 import html
+import io
 import re
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from auditor.lab.world import LAB_CATALOG
 from auditor.net.vantage import characterise
 from auditor.pipeline import execute, execute_vantages
 from auditor.register.entries import security
-from auditor.report import render_audit_html, render_audit_markdown
+from auditor.report import render_audit_html, render_audit_markdown, render_csv
 from auditor.scan import run_scan, run_unit
 from auditor.schema import audit_document, validate_document
 from auditor.settings import Settings, load_settings
@@ -247,6 +249,21 @@ def test_no_section_for_an_audit_from_one_vantage_point(lab: Lab) -> None:
     assert (f"<dt>Point de mesure</dt><dd>hôte {one.vantage.host}, résolveur DNS {one.vantage.resolver}</dd>"
             in cover) and "Points de mesure" not in cover
     assert "mesuré depuis" not in render_audit_html(one, "fr", document="annex")
+
+
+def test_the_csv_export_says_which_vantage_measured_each_finding(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    rows = list(csv.DictReader(io.StringIO(render_csv(audit))))
+    assert len(rows) == sum(len(p.checks) for p in audit.providers)
+    assert [(r["vantage"] or None) for r in rows] == [f.vantage for p in audit.providers for f in p.checks]
+    dnssec = [r for r in rows if r["provider"] == "geodns" and r["check"] == "dns.dnssec" and not r["target"]]
+    assert sorted(r["vantage"] for r in dnssec) == ["eu", "us"]
+    # The TLS versions of the US-side server differ: the two rows are told apart by their vantage only.
+    tls = {r["vantage"]: r["status"] for r in rows if r["provider"] == "geodns" and r["check"] == "tls.protocols"
+           and r["target"] == "mx.geodns.example:25"}
+    assert tls == {"eu": "pass", "us": "warn"}
+    # Drawn from the catalog or computed over every vantage: no vantage.
+    assert {r["vantage"] for r in rows if r["check"] in ("jurisdiction.company", "hosting.summary", "transfer")} == {""}
 
 
 def test_a_different_mx_set_is_a_disagreement(geo: tuple[Audit, Settings]) -> None:
