@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,7 @@ class Law(_Frozen):
     reaches: tuple[Via, ...] = Field(min_length=1)
     scored: bool
     summary: dict[Literal["fr", "en"], str]
+    abroad: dict[Literal["fr", "en"], str] | None = None  # what its text says of data stored abroad (see the file)
     date: str | None = None
     url: str = Field(pattern=r"^https://")
     checked_against: str = Field(pattern=r"^https://")
@@ -56,6 +57,12 @@ def laws_reaching(establishments: Iterable[tuple[Via, str | None]]) -> list[tupl
                 if via not in entry[1]:
                     entry[1].append(via)
     return list(reached.values())
+
+
+def law_record(law: Law) -> dict[str, Any]:
+    """A law as findings carry it in their evidence (the report phrases it from there, not from this file)."""
+    return {"id": law.id, "country": law.country, "title": law.title, "scored": law.scored, "summary": law.summary,
+            "abroad": law.abroad, "url": law.url, "checked": law.checked}
 
 
 def countries_with_laws() -> frozenset[str]:

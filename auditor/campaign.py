@@ -13,7 +13,7 @@ company's jurisdiction, transfers, claims). The distributed engine builds its un
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
@@ -34,6 +34,12 @@ class CampaignTarget(Provider):
 
     id: Annotated[str, AfterValidator(normalize_hostname)]
     campaign: Literal[True] = True
+
+
+def provider_from_json(data: dict[str, Any]) -> Provider:
+    """A unit's provider back from its JSON (`model_dump(mode="json")`): a campaign target when it says so
+    (`campaign: true`), else a catalog entry. A worker rebuilds what a coordinator shipped with this."""
+    return (CampaignTarget if data.get("campaign") is True else Provider).model_validate(data)
 
 
 def campaign_provider(domain: str) -> CampaignTarget:

@@ -291,6 +291,7 @@ class DataRole(_Frozen):
 
     value: Literal["processor", "controller"] | None = None
     basis: OptText = None  # what the role rests on, e.g. "offers an Art. 28 data processing agreement"
+    basis_fr: OptText = None  # the same in French: the French report shows it, never the English `basis`
     source: OptUrl = None
 
     @field_validator("value", mode="before")

@@ -62,6 +62,8 @@ def review_provider(provider: Provider, today: dt.date) -> ProviderFreshness:
         if kind == "third_party" and claim.claimed is True:
             warnings.append(f"claim {claim.name}: only a third party's page supports it ({claim.evidence_url}); "
                             "find the provider's own statement or an attestation")
+    if provider.role.basis and not provider.role.basis_fr:
+        warnings.append("role: `basis` has no French text (`basis_fr`); the French report leaves it out")
     for obs in provider.published:
         problem = _age_problem(f"published {obs.domain} observed", obs.observed, today)
         if problem:

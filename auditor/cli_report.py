@@ -101,11 +101,10 @@ def load_for_report(db: Path, audit_id: str | None, profile: str | None) -> tupl
 
 def seal_text(db: Path, audit_id: str) -> str | None:
     """The audit's seal for the cover (None: not sealed, e.g. stored before sealing existed)."""
-    from auditor.evidence.keys import fingerprint
+    from auditor.evidence.seal import seal_line
 
     with open_existing(db) as store:
-        link = store.chain_link(audit_id)
-    return f"{link.hash} — {fingerprint(link.public_key)}" if link else None
+        return seal_line(store, audit_id)
 
 
 def report(

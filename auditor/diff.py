@@ -1,6 +1,8 @@
 """What changed between two audits, judged for a DPO: regressions, improvements, neutral changes. Pure.
 
-Findings are matched by (provider, check id, subject, target). Each matched pair yields at most one
+Findings are matched by (provider, check id, subject, target); an audit from several vantage points is read
+as one verdict per key (the worst among the vantages that could test it: `auditor.vantages.one_per_check`),
+so it compares with a one-vantage audit and never reports a change twice. Each matched pair yields at most one
 `Change`, whose kind is the worst of what its check-specific rules and its status transition say, and
 whose message lists every reason. The rules:
 
@@ -48,6 +50,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from auditor.findings import Audit, Finding, ProviderResult, Score, Status
+from auditor.vantages import one_per_check
 
 Kind = Literal["regression", "improvement", "neutral"]
 _SEVERITY: dict[str, int] = {"regression": 2, "improvement": 1, "neutral": 0}
@@ -451,6 +454,8 @@ def _combine(provider: str, f: Finding, before: Any, after: Any, judgments: list
 
 
 def _provider_changes(before: ProviderResult, after: ProviderResult) -> list[Change]:
+    before = before.model_copy(update={"checks": one_per_check(before.checks)})
+    after = after.model_copy(update={"checks": one_per_check(after.checks)})
     ctx = _Context(after=after)
     old, new = _keyed(before.checks), _keyed(after.checks)
     changes: list[Change] = []

@@ -7,26 +7,29 @@ import datetime as dt
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditor import __version__
 from auditor.campaign import RESUME_LATEST, CampaignTarget, providers_from_domains
 from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
 from auditor.files import write_private
-from auditor.findings import Audit, ProviderResult
+from auditor.findings import Audit, ProviderResult, Vantage
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
-from auditor.scan import run_scan
+from auditor.scan import new_audit_id, now_utc, run_scan
 from auditor.schema import audit_document
 from auditor.settings import DEMO_DB_NAME, Settings, default_catalog, load_settings, notify_file_settings
+from auditor.vantages import merge_vantage_results
 
 if TYPE_CHECKING:
+    from auditor.distributed.coordinator import CampaignOptions
     from auditor.store import Store
 
 
@@ -39,7 +42,11 @@ class ScanRequest:
     cron: bool
     default_stem: str = "audit"
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    broker: CampaignOptions | None = None  # through a broker's workers (docs/distributed.md); None: in-process
     resume: str | None = None  # RESUME_LATEST or an audit id (prefix): complete that interrupted audit
+
+    def through(self, broker: CampaignOptions) -> ScanRequest:
+        return replace(self, broker=broker)
 
     @classmethod
     def build(cls, *, catalog: Path, only: list[str], config: Path | None, json_out: Path | None,
@@ -107,44 +114,57 @@ def _rate_column() -> Any:
     return Rate()
 
 
-def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str) -> list[Path]:
-    """The scan's JSON document and HTML report, each 0600 (auditor.files)."""
+def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str,
+                  seal: str | None = None) -> list[Path]:
+    """The scan's JSON document and HTML report (with the audit's `seal` on its cover when given), each 0600
+    (auditor.files)."""
     written = []
     if json_out:
         written.append(write_private(json_out, json.dumps(audit_document(audit), indent=2, ensure_ascii=False)
                                      + "\n"))
     if html_out:
-        from auditor.report import render_audit_html
+        from auditor.report import Branding, render_audit_html
 
-        written.append(write_private(html_out, render_audit_html(audit, lang=lang)))
+        branding = Branding(seal=seal) if seal else None
+        written.append(write_private(html_out, render_audit_html(audit, lang=lang, branding=branding)))
     return written
 
 
-def execute(settings: Settings, providers: list[Provider], *, quiet: bool, resume: str | None = None) -> Audit:
+def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broker: CampaignOptions | None = None,
+            resume: str | None = None) -> Audit:
     """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete.
-
-    `resume`: RESUME_LATEST or an audit id: complete that interrupted audit (`resumable`) instead of starting
-    one. A bulk campaign's domains are not scored (docs/checks.md "Bulk campaigns")."""
-    from auditor.evidence.seal import seal
-    from auditor.scoring import score_audit
+    `broker`: the units run on the broker's workers instead of in this process. `resume`: RESUME_LATEST or an
+    audit id: complete that interrupted audit (`resumable`) instead of starting one, in this process. A bulk
+    campaign's domains are not scored (README "Bulk campaigns")."""
     from auditor.store import Store
 
     campaign = any(isinstance(p, CampaignTarget) for p in providers)
+    keep = not (campaign and broker is None)  # a campaign's results are read back once, at the end
     with Store.open(settings.db) as store:
         prior = resumable(store, resume, providers, quiet=quiet) if resume is not None else None
+        if prior is not None and broker is not None:
+            raise ConfigError("--resume completes an audit in this process; fix: run it without --broker")
         with _progress(len(providers), quiet, done=len(prior.providers) if prior else 0) as tick:
-            audit = _scan_stored(store, settings, providers, prior, tick, keep=not campaign)
-        if campaign:  # read back once, in file order: the scan did not keep a second copy of every result
-            audit = audit.model_copy(update={"providers": _in_order(store.load_audit(audit.audit_id), providers)})
-        else:
-            audit = score_audit(audit, settings.profile)
-        for p in audit.providers:
-            if p.score is not None:
-                store.set_score(audit.audit_id, p.id, p.score)
-        store.finish_audit(audit.audit_id, audit.finished_at or "")
-        seal(store, audit.audit_id, settings)  # its manifest signed into the history chain (docs/evidence.md)
-    return audit
+            audit_ref: dict[str, str] = {"id": prior.audit_id} if prior else {}
 
+            def on_start(audit: Audit) -> None:
+                audit_ref["id"] = audit.audit_id
+                store.begin_audit(audit)
+
+            def on_provider(result: ProviderResult) -> None:
+                store.add_provider(audit_ref["id"], result)
+                tick(result)
+
+            if broker is None:
+                audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
+                                             rdap_cache=store, pages=store, resume=prior, keep=keep))
+            else:
+                from auditor.distributed.coordinator import Coordinator
+
+                audit = Coordinator(broker, providers, settings).run(on_start=on_start, on_provider=on_provider)
+        if not keep:
+            audit = audit.model_copy(update={"providers": _in_order(store.load_audit(audit.audit_id), providers)})
+        return _score_and_close(store, audit, settings, score=not campaign)
 
 
 def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bool) -> Audit | None:
@@ -177,28 +197,68 @@ def _in_order(stored: Audit, providers: list[Provider]) -> list[ProviderResult]:
     return [by_id[p.id] for p in providers]
 
 
-def _scan_stored(store: Store, settings: Settings, providers: list[Provider], prior: Audit | None,
-                 tick: Callable[[ProviderResult], None], *, keep: bool = True) -> Audit:
-    """The scan, each provider committed as it finishes (`Store.add_provider`)."""
-    audit_ref: dict[str, str] = {"id": prior.audit_id} if prior else {}
+def _score_and_close(store: Store, audit: Audit, settings: Settings, *, score: bool = True) -> Audit:
+    """Score a stored audit's providers (unless `score` is False: a bulk campaign), mark it complete and seal
+    it; the scored audit."""
+    from auditor.evidence.seal import seal
+    from auditor.scoring import score_audit
 
-    def on_start(audit: Audit) -> None:
-        audit_ref["id"] = audit.audit_id
-        store.begin_audit(audit)
+    if score:
+        audit = score_audit(audit, settings.profile)
+    for p in audit.providers:
+        if p.score is not None:
+            store.set_score(audit.audit_id, p.id, p.score)
+    store.finish_audit(audit.audit_id, audit.finished_at or "")
+    seal(store, audit.audit_id, settings)  # its manifest signed into the history chain (docs/evidence.md)
+    return audit
 
-    def on_provider(result: ProviderResult) -> None:
-        store.add_provider(audit_ref["id"], result)
-        tick(result)
 
-    return asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                rdap_cache=store, pages=store, resume=prior, keep=keep))
+def store_merged(settings: Settings, vantages: Sequence[Vantage], results: Sequence[ProviderResult], *,
+                 started_at: str, store: Store | None = None) -> Audit:
+    """One audit measured from several named vantage points (`vantages`, in order) stored, scored and sealed
+    like any other: `results` are the providers' merged results (`auditor.vantages.merge_vantage_results`),
+    in catalog order. `Audit.vantage` is the first vantage (readers that know one vantage point see it).
+
+    `store`: an open store (else `settings.db` is opened). A distributed coordinator calls this once every
+    unit came back."""
+    from auditor.store import Store
+
+    if not vantages or any(not v.name for v in vantages):
+        raise ValueError("an audit from several vantage points needs each vantage's name")
+    if store is None:
+        with Store.open(settings.db) as own:
+            return store_merged(settings, vantages, results, started_at=started_at, store=own)
+    audit = Audit(audit_id=new_audit_id(), started_at=started_at, finished_at=now_utc(), complete=True,
+                  tool_version=__version__, profile=settings.profile, vantage=vantages[0],
+                  vantages=list(vantages), providers=list(results))
+    store.begin_audit(audit)
+    return _score_and_close(store, audit, settings)
+
+
+def execute_vantages(settings: Settings, providers: list[Provider], resolvers: Mapping[str, str]) -> Audit:
+    """Scan, merge, score and store one audit from several named vantage points in this process, each seen
+    through its own resolver (`resolvers`: vantage name -> IP[:PORT]; e.g. the lab's DNS views, where geo-DNS
+    answers each region otherwise). A stand-in for remote workers in tests and demonstrations: every vantage
+    here shares this machine's network, only the DNS answers differ."""
+    from auditor.store import Store
+
+    started = now_utc()
+    with Store.open(settings.db) as store:
+        scans = {name: asyncio.run(run_scan(providers, settings.model_copy(update={"resolver": resolver,
+                                                                                   "vantage_name": name}),
+                                            rdap_cache=store, pages=store))
+                 for name, resolver in resolvers.items()}
+        vantages = [scan.vantage for scan in scans.values()]
+        merged = [merge_vantage_results({name: scan.providers[i] for name, scan in scans.items()}, provider)
+                  for i, provider in enumerate(providers)]
+        return store_merged(settings, vantages, merged, started_at=started, store=store)
 
 
 def run(request: ScanRequest) -> int:
     if request.cron:
         return run_cron(request)
     s = request.settings
-    audit = execute(s, request.providers, quiet=False, resume=request.resume)
+    audit = execute(s, request.providers, quiet=False, broker=request.broker, resume=request.resume)
     json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
     html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
     written = write_outputs(audit, json_out, html_out, s.lang)
@@ -266,7 +326,7 @@ def run_cron(request: ScanRequest) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with ScanLock(lock_path(s.db)):
-            audit = execute(s, request.providers, quiet=True, resume=request.resume)
+            audit = execute(s, request.providers, quiet=True, broker=request.broker, resume=request.resume)
             json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
             html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
             written = write_outputs(audit, json_out, html_out, s.lang)
@@ -291,7 +351,7 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
     reports/demo-<date>.{json,html}, and the audit in reports/demo.sqlite."""
     from auditor.lab.free_net import start_free
     from auditor.lab.world import LAB_CATALOG
-    from auditor.report.export import print_demo_reports
+    from auditor.report.export import audit_seal, print_demo_reports
 
     catalog_path = default_catalog()
     providers = list(load_catalog(catalog_path).providers)
@@ -305,7 +365,8 @@ def run_demo(*, reports_dir: Path | None, db: Path | None, lang: str | None) -> 
     finally:
         lab.stop()
     stem = settings.reports_dir / f"demo-{dt.date.today().isoformat()}"
-    written = write_outputs(audit, stem.with_suffix(".json"), stem.with_suffix(".html"), settings.lang)
+    written = write_outputs(audit, stem.with_suffix(".json"), stem.with_suffix(".html"), settings.lang,
+                            seal=audit_seal(settings.db, audit.audit_id))
     written += print_demo_reports(audit, stem, lang=settings.lang, db=settings.db)
     elapsed = (dt.datetime.now() - started).total_seconds()
     print(f"demo audit {audit.audit_id} of {len(providers)} providers against the lab in {elapsed:.1f}s "

@@ -14,10 +14,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 from auditor import __version__
-from auditor.campaign import CampaignTarget
 from auditor.catalog import Provider
 from auditor.errors import NetworkUnavailable, VantageLimited
-from auditor.findings import Audit, Finding, ProviderResult, Status, Vantage, error, probe_failure
+from auditor.findings import Audit, Finding, ProviderResult, Vantage, error, probe_failure
 from auditor.net.dns import DnsError
 from auditor.net.rdap import RdapCache
 from auditor.net.vantage import characterise
@@ -25,9 +24,8 @@ from auditor.probes.claims import claim_finding
 from auditor.probes.context import PageStore, ScanContext
 from auditor.probes.endpoint import TlsEndpoint, audit_endpoint
 from auditor.probes.hosting import policy_host_locations
-from auditor.probes.jurisdiction import hosting_summary, jurisdiction_finding, transfer_finding
 from auditor.probes.mail import audit_mail_domain
-from auditor.probes.trust_space import trust_space_findings
+from auditor.probes.provider import provider_findings
 from auditor.probes.web import hsts_finding, security_txt_finding
 from auditor.settings import Settings
 
@@ -105,22 +103,8 @@ async def audit_provider(provider: Provider, ctx: ScanContext) -> ProviderResult
                                   f"{len(pending)} of {len(tasks)} probes did not finish within the provider's "
                                   f"{ctx.settings.provider_deadline:g}s deadline"))
     findings = _dedupe(findings)
-    return ProviderResult(id=provider.id, name=provider.name, kind=provider.kind,
-                          checks=[*provider_findings(provider, findings), *findings])
-
-
-def provider_findings(provider: Provider, findings: list[Finding]) -> list[Finding]:
-    """The provider-level findings. A bulk-campaign domain (auditor.campaign) has no catalog entry: who the
-    company is and whether using it transfers data abroad are not applicable (skip, never an error that
-    would read as a failure); where its servers are and its trust space come from the measurements."""
-    if isinstance(provider, CampaignTarget):
-        why = "not applicable: a bulk-campaign domain has no catalog entry (company, role, claims)"
-        return [Finding(id="jurisdiction.company", subject=provider.id, status=Status.SKIP, value=None, summary=why),
-                hosting_summary(provider, findings),
-                Finding(id="transfer", subject=provider.id, status=Status.SKIP, value=None, summary=why),
-                *trust_space_findings(provider, findings)]
-    return [jurisdiction_finding(provider), hosting_summary(provider, findings),
-            transfer_finding(provider, findings), *trust_space_findings(provider, findings)]
+    checks = [*provider_findings(provider, findings), *findings]
+    return ProviderResult(id=provider.id, name=provider.name, kind=provider.kind, checks=checks)
 
 
 async def preflight(ctx: ScanContext) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from labscan import start_lab
 
-from auditor.campaign import CampaignTarget, campaign_provider, parse_domains
+from auditor.campaign import CampaignTarget, campaign_provider, parse_domains, provider_from_json
+from auditor.catalog import Provider
 from auditor.errors import ConfigError
 from auditor.findings import Status
 from auditor.lab import Lab
@@ -53,7 +54,12 @@ def test_campaign_target_is_a_provider_named_by_its_domain() -> None:
     target = campaign_provider("mail.example.org")
     assert (target.id, target.kind, target.mail_domains, target.endpoints, target.claims) == (
         "mail.example.org", "mail", ["mail.example.org"], [], [])
-    assert CampaignTarget.model_validate(target.model_dump()) == target  # ships to a worker and back
+    shipped = json.loads(json.dumps(target.model_dump(mode="json")))  # to a worker and back (auditor.distributed)
+    assert provider_from_json(shipped) == target and isinstance(provider_from_json(shipped), CampaignTarget)
+    entry = {k: v for k, v in shipped.items() if k != "campaign"} | {"id": "example-org"}
+    assert type(provider_from_json(entry)) is Provider  # a catalog entry stays one
+    with pytest.raises(ValueError):
+        provider_from_json({**entry, "id": "example.org"})  # a catalog id is a slug, not a domain
 
 
 # --- the window and the caps -----------------------------------------------------------------------------

@@ -87,6 +87,21 @@ def test_dates_in_the_future_and_month_precision() -> None:
     assert review_provider(provider.model_copy(update={"verified": "2025-01"}), dt.date(2026, 2, 1)).warnings
 
 
+def test_a_role_basis_without_its_french_text_is_a_warning() -> None:
+    from auditor.catalog import DataRole
+
+    provider = parse_catalog(CATALOG, "c.yaml").providers[0]
+    english_only = provider.model_copy(update={"role": DataRole(value="processor", basis="offers a DPA")})
+    assert ("role: `basis` has no French text (`basis_fr`); the French report leaves it out"
+            in review_provider(english_only, TODAY).warnings)
+    both = provider.model_copy(update={"role": DataRole(value="processor", basis="offers a DPA",
+                                                        basis_fr="propose un accord de sous-traitance")})
+    assert review_provider(both, TODAY).warnings == []
+    # the shipped catalog gives every basis in French
+    shipped = review(load_catalog(ROOT / "providers.yaml"), TODAY)
+    assert not [w for r in shipped for w in r.warnings if "basis_fr" in w]
+
+
 def test_table_has_one_row_per_provider() -> None:
     text = table(review(parse_catalog(CATALOG, "c.yaml"), TODAY))
     lines = text.splitlines()

@@ -161,7 +161,13 @@ def test_registry_and_geolocation_disagree(audit: Audit) -> None:
     assert {x["registry"] for x in summary.evidence["disagreements"]} == {"US"}
     # Who can be compelled: the cloud provider running the network, registered in the US.
     assert "registered in US: Amazon.com, Inc." in summary.summary
-    assert summary.evidence["foreign_operators"][0]["law"].startswith("CLOUD Act")
+    [operator] = summary.evidence["foreign_operators"]
+    assert operator["law"].startswith("CLOUD Act")
+    assert operator["org"] == "Amazon.com, Inc." and operator["asn"] == 16509
+    # the law as access_laws.yaml gives it, with its source and what its text says of data stored abroad
+    [law] = operator["laws"]
+    assert law["id"] == "us_cloud_act" and law["url"].startswith("https://") and law["abroad"]["fr"]
+    assert sorted(operator["hosts"]) == ["server.olvid.io", "ws-server.olvid.io"]
 
 
 def test_asn_and_org_come_from_the_lab_rdap(lab: Lab, audit: Audit) -> None:

@@ -7,6 +7,8 @@ import pytest
 from labscan import checks, provider
 
 from auditor.findings import Audit, CriterionResult
+from auditor.report import render_audit_markdown
+from auditor.report.sheet import transfer as sheet_transfer
 from auditor.scoring import score_audit
 
 
@@ -123,6 +125,19 @@ def test_the_importer_establishment_decides(audit: Audit, rgpd: Audit) -> None:
     [dpf] = checks(audit, "dpfcloud", "transfer")
     assert dpf.value["mechanism"] == "adequacy" and dpf.value["importer"]["decision"]["condition"] == "dpf_certified"
     assert row(rgpd, "dpfcloud", "transfer_adequate").status == "met"
+
+
+def test_the_transfer_line_names_the_importer_country(rgpd: Audit) -> None:
+    """Review 2026-12-02: a transfer that rests on the importer's establishment named no country ("without an
+    adequacy decision (none)", and for Wire, a Swiss company with EU servers, "covered by an adequacy decision:
+    none"); a basis not established printed "(none)" too."""
+    transatlantic = sheet_transfer(provider(rgpd, "transatlantic"))
+    assert transatlantic is not None and transatlantic.mechanism == "safeguards" and transatlantic.countries == ["US"]
+    for lang, none in (("fr", "aucun"), ("en", "none")):
+        md = render_audit_markdown(rgpd, lang)
+        lines = [line for line in md.splitlines() if line.startswith(("- **Transferts", "- **Transfers"))]
+        assert lines and not [line for line in lines if f"({none})" in line or line.endswith(f": {none}.")], lines
+    assert "sans décision d’adéquation (États-Unis)" in render_audit_markdown(rgpd, "fr")
 
 
 # ---- defect 9: the adequacy decision, its scope and certainty reach the JSON where a location is judged -------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from auditor.regions import (
     load_regions,
     region_of,
 )
+from auditor.report.sheet import decision as sheet_decision
 
 EU27 = ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT",
         "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"]
@@ -35,7 +37,7 @@ KNOWN_DECISIONS = {
     "UY": ("2012/484/EU", "2012-08-21"),
     "US": ("(EU) 2023/1795", "2023-07-10"),
     "BR": ("(EU) 2026/179", "2026-01-26"),
-    "GB": ("(EU) 2021/1772", "2025-12-19"),  # the renewal's date; its own number is not in our sources
+    "GB": ("of 19 December 2025 renewing", "2025-12-19"),  # the renewal's own number is not in our sources
 }
 
 
@@ -120,6 +122,18 @@ def test_uk_renewal_and_original_decision() -> None:
     assert uk.certain is False  # the renewal's own number is not in our sources
 
 
+def test_a_decision_number_the_report_prints_belongs_to_its_date() -> None:
+    """The report reads the number out of the reference and prints it with the date: "2021/1772 of 19 December
+    2025" (the UK renewal carrying its predecessor's number) named a decision that does not exist. A decision
+    is numbered in the year it is adopted or, published later, the next one (2002/2/EC of 20 December 2001)."""
+    for d in load_regions().adequacy:
+        shown = sheet_decision(d.record())
+        assert shown is not None
+        if shown.number:
+            year = int(re.search(r"(\d{4})/", shown.number).group(1))  # type: ignore[union-attr]
+            assert year - int(d.date[:4]) in (0, 1), (d.id, shown.number, d.date)
+
+
 def test_epo_is_an_organisation_not_a_country() -> None:
     epo = decision_for("EPO")
     assert epo is not None and epo.organisation and epo.country is None
@@ -158,3 +172,10 @@ def test_invalid_region_data_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("reviewed: x\nsources: []\neu: [FR]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"regions\.yaml"):
         load_regions(bad)
+
+
+def test_a_scope_is_a_phrase_the_report_continues() -> None:
+    """The report goes on after the scope ("portée : … ; référence vérifiée"): a final period printed ".;"."""
+    for d in load_regions().adequacy:
+        if d.scope:
+            assert not d.scope.en.endswith(".") and not d.scope.fr.endswith("."), d.id

@@ -26,6 +26,8 @@ from auditor.report import (
     Translator,
     changes_info,
     criteria_info,
+    render_audit_html,
+    render_audit_markdown,
     render_csv,
     render_html,
     render_markdown,
@@ -340,6 +342,17 @@ def test_simulation_banner_on_every_section() -> None:
     assert "SIMULATION" in render_markdown(scored_audit(lab=True), context("en"))
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_cover_names_no_absent_client(lang: str) -> None:
+    """Review 2026-12-02: without --client the cover said "prepared for the client named above", naming none."""
+    audit = scored_audit(lab=False)
+    above = {"fr": "nommé ci-dessus", "en": "named above"}[lang]
+    assert above in render_html(audit, context(lang))
+    anonymous = context(lang, branding=Branding(firm="Cabinet Dupont"))
+    assert above not in render_html(audit, anonymous)
+    assert above not in render_markdown(audit, anonymous)
+
+
 def test_report_structure(reports: dict[str, str]) -> None:
     out = reports["en"]
     order = ['id="cover"', 'id="summary"', 'id="rankings"', 'id="p-1"', 'id="changes"', 'id="methodology"',
@@ -427,10 +440,10 @@ def test_csv_one_row_per_finding_and_injection_safe() -> None:
     audit = scored_audit()
     out = render_csv(audit)
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["provider", "check", "subject", "target", "status", "summary"]
+    assert rows[0] == ["provider", "check", "subject", "target", "status", "summary", "vantage"]
     assert len(rows) - 1 == sum(len(p.checks) for p in audit.providers)
     for row in rows[1:]:
-        assert len(row) == 6
+        assert len(row) == 7 and row[6] == ""  # one vantage point: the column is empty
         assert not row[0:1] or all(not cell.startswith(("=", "+", "-", "@")) for cell in row), row
     cells = [c for r in rows for c in r]
     assert "'=cmd|' /C calc'!A0" in cells
@@ -466,3 +479,34 @@ def test_one_call_rendering_for_the_pipeline() -> None:
     out = render_audit_html(after, lang="en", previous=scored_audit())
     assert 'id="changes"' in out and "Sign-off and distribution" in out
     assert render_audit_markdown(after, lang="fr").startswith("# Évaluation de la protection des données")
+
+
+def test_hosting_operators_from_evidence_stored_before_the_law_records() -> None:
+    """An audit stored before `foreign_operators` carried law records (its law's title only) still names the
+    operator and the law; hostile values are cleaned (autoescaping does the rest) or dropped."""
+    from auditor.report.sheet import hosting
+
+    evidence = {"foreign_operators": [{"asn": 16509, "org": "Amazon.com, Inc.\u202e\n", "country": "US",
+                                       "law": "CLOUD Act — 18 U.S.C. § 2713"},
+                                      {"asn": True, "org": None, "country": "not a code", "laws": "garbage"}, 7]}
+    result = ProviderResult(id="x", name="X", kind="chat", checks=[
+        Finding(id="hosting.summary", subject="x", status=Status.PASS, summary="ok", evidence=evidence,
+                value={"countries": ["FR"], "outside_eu_eea": [], "outside_adequacy": []})])
+    found = hosting(result)
+    assert found is not None and found.in_eu
+    first, second = found.operators
+    assert first.asn == 16509 and first.country == "US" and first.org == "Amazon.com, Inc.\ufffd"
+    assert [law.title for law in first.laws] == ["CLOUD Act — 18 U.S.C. § 2713"] and first.laws[0].url is None
+    assert second.asn is None and second.country is None and second.laws == []
+    assert [(e.law.title, len(e.operators)) for e in found.exposures] == [("CLOUD Act — 18 U.S.C. § 2713", 1)]
+
+
+def test_the_seal_is_on_the_cover_in_html_and_markdown() -> None:
+    seal = "e6c40047ac509b60 — SHA256:4a19 0fbd"
+    audit = scored_audit()
+    for lang in LANGS:
+        html = render_audit_html(audit, lang, branding=Branding(seal=seal))
+        assert f'<dd class="seal"><code>{seal}</code></dd>' in html
+        markdown = render_audit_markdown(audit, lang, branding=Branding(seal=seal))
+        assert f"`{seal}`" in markdown.split("\n## ")[0]  # on the cover, before the first section
+        assert "seal" not in render_audit_markdown(audit, lang).split("\n## ")[0].lower()

@@ -235,6 +235,31 @@ def test_demo_reports_in_both_languages(latest: Audit, tmp_path: Path) -> None:
         assert result.written[4].read_bytes()[:5] == b"%PDF-"
 
 
+def test_demo_reports_show_the_audits_seal_like_auditor_report(latest: Audit, db: Path, tmp_path: Path) -> None:
+    """The demo's client reports carry the seal on their cover: the manifest SHA-256 and the signing key's
+    fingerprint, as the history chain holds them (the same line `auditor report` prints on its cover)."""
+    from auditor.evidence.keys import fingerprint
+    from auditor.evidence.seal import seal
+    from auditor.pipeline import write_outputs
+
+    path = tmp_path / "demo.sqlite"
+    settings = load_settings({"db": str(path)}, environ={})
+    with Store.open(path) as store:
+        store.save(latest)
+        link = seal(store, latest.audit_id, settings)
+    expected = f'<dd class="seal"><code>{link.hash} — {fingerprint(link.public_key)}</code></dd>'
+    written_files = print_demo_reports(latest, tmp_path / "demo", lang="fr", db=path)
+    written_files += write_outputs(latest, None, tmp_path / "demo.html", "fr",
+                                   seal=f"{link.hash} — {fingerprint(link.public_key)}")
+    reports = [p for p in written_files if p.suffix == ".html" and not p.stem.endswith("-annex")]
+    assert [p.name for p in reports] == ["demo-fr.html", "demo-en.html", "demo.html"]
+    for report_file in reports:
+        assert expected in report_file.read_text(encoding="utf-8"), report_file.name
+    # an audit stored without a seal (before sealing existed) has no seal line, rather than an empty one
+    unsealed = print_demo_reports(latest, tmp_path / "old", lang="fr", db=db)
+    assert 'class="seal"' not in unsealed[0].read_text(encoding="utf-8")
+
+
 def test_print_demo_reports_finds_the_previous_audit(db: Path, latest: Audit, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     written_files = print_demo_reports(latest, tmp_path / "demo", lang="en", db=db)

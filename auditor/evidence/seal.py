@@ -50,6 +50,13 @@ def seal(store: Store, audit_id: str, settings: Settings) -> ChainLink:
     return add_timestamp(store, link, settings)
 
 
+def seal_line(store: Store, audit_id: str) -> str | None:
+    """The audit's seal as a report cover shows it: its manifest SHA-256 and the signing key's fingerprint
+    (None: never sealed, e.g. stored before sealing existed, or incomplete)."""
+    link = store.chain_link(audit_id)
+    return f"{link.hash} — {fingerprint(link.public_key)}" if link else None
+
+
 def add_timestamp(store: Store, link: ChainLink, settings: Settings) -> ChainLink:
     if settings.tsa_url is None or link.timestamp is not None:
         return link

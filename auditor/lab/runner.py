@@ -6,7 +6,9 @@ what characterises the vantage point in the lab (its reference domain, a resolve
 records). Nothing in the scanner knows it talks to a lab.
 
 Resolvers: one per kind a DPO meets (`dns_server.RESOLVER_MODES`): validating (the default, 127.N.0.53),
-plain (127.N.0.54: DNSSEC records, no AD) and strip (127.N.0.55: no DNSSEC records at all).
+plain (127.N.0.54: DNSSEC records, no AD) and strip (127.N.0.55: no DNSSEC records at all). And one validating
+resolver per DNS view of world.yaml (`views`: geo-DNS, some names answering with other addresses there), on
+the octet the view declares: two vantage points in two regions, on one machine.
 
 IPv6 (`ipv6=True`): every host also gets an address in fd00:0:0:N::/64 (a unique local prefix, RFC 4193:
 never routed on the Internet), an AAAA record, and servers on it. The addresses must be local to the
@@ -104,6 +106,7 @@ class Lab:
         self.questions: Counter[tuple[str, str]] = Counter()  # DNS questions asked of any lab resolver
         self.world = World()
         self.zones = ZoneSet()
+        self.view_zones: dict[str, ZoneSet] = {}  # DNS views (geo-DNS): the same zones, some names answered otherwise
         self.certs: dict[str, IssuedCert] = {}
         self.private_ca_bundles: dict[str, Path] = {}  # sector PKIs (not in ca_bundle), by name
         self.startup_seconds = 0.0
@@ -134,6 +137,17 @@ class Lab:
     def resolver(self, mode: str = "validating") -> str:
         """`IP:PORT` of the lab resolver of that kind (validating, plain, strip)."""
         return f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}:{self.dns_port}"
+
+    @property
+    def views(self) -> list[str]:
+        """The lab's DNS views (geo-DNS), each answered by a resolver of its own (`view_resolver`)."""
+        return list(self.world.view_octets)
+
+    def view_resolver(self, view: str) -> str:
+        """`IP:PORT` of the validating resolver that answers as the DNS view `view` (world.yaml `views`)."""
+        if view not in self.world.view_octets:
+            raise ValueError(f"no DNS view {view!r} in the lab; known: {', '.join(self.views) or 'none'}")
+        return f"127.{self.net}.0.{self.world.view_octets[view]}:{self.dns_port}"
 
     @property
     def tsa_url(self) -> str:
@@ -245,10 +259,12 @@ class Lab:
         self.certs = {}
         for host in world.hosts.values():
             if host.smtp or host.smtps or host.https:
-                self.certs[host.name] = ca.issue([host.name], host.tls.key_type, host.tls.cert_fault, host.tls.ca)
+                self.certs[host.name] = ca.issue([host.name, *host.also], host.tls.key_type, host.tls.cert_fault,
+                                                 host.tls.ca)
         self.private_ca_bundles = {name: pem for name, (_, _, pem) in ca.private.items()}
         self.tsa = LabTsa(ca.inter_key, ca.intermediate)
         self.zones = self._build_zones(world)
+        self.view_zones = {view: self.zones.view(self._view_answers(names)) for view, names in world.views.items()}
         self._write_trust_anchor()
         write_geoip_db(self.geoip_db, {
             ip: Location(h.country, h.asn, h.org) for h in world.hosts.values() for ip, _ in h.addresses()
@@ -274,6 +290,14 @@ class Lab:
                 zb.add(f"_25._tcp.{host.name}.", "TLSA", tlsa)
         return zb.finish()
 
+    def _view_answers(self, names: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+        """Public name -> the address records of the host that answers for it in a view."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for public, twin_name in names.items():
+            twin = self.world.hosts[twin_name]
+            out[public + "."] = [("A", twin.ip), *([("AAAA", twin.ip6)] if twin.ip6 else [])]
+        return out
+
     def _write_trust_anchor(self) -> None:
         signing = signing_module()
         keys = self.zones.keys.get(ROOT)
@@ -292,6 +316,10 @@ class Lab:
         servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults, mode, self.questions),
                                             f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}", self.dns_port)
                                   for mode in RESOLVER_MODES]
+        # One validating resolver per DNS view (geo-DNS), on its own address.
+        servers += [DnsServer(LabResolver(self.view_zones.get(view, self.zones), faults, "validating"),
+                              f"127.{self.net}.0.{octet}", self.dns_port)
+                    for view, octet in self.world.view_octets.items()]
         for host in self.world.hosts.values():
             for ip, tls in host.addresses():
                 servers += self._host_servers(host, ip, tls)
@@ -311,8 +339,9 @@ class Lab:
         if host.smtps and ctx is not None:
             servers.append(SmtpServer(host.name, ip, self.port(465), ctx, self.mailbox, implicit_tls=True))
         if host.https and ctx is not None:
-            routes = {(host.name, path): r for path, r in host.routes.items()}
-            servers.append(HttpServer(ip, self.port(443), routes, self.requests, {host.name: ctx},
+            names = (host.name, *host.also)
+            routes = {(name, path): r for name in names for path, r in host.routes.items()}
+            servers.append(HttpServer(ip, self.port(443), routes, self.requests, {name: ctx for name in names},
                                       compressed=frozenset({host.name} if host.gzip else ())))
         for raw_port in sorted(host.raw_ports):
             servers.append(RawServer(ip, self.port(raw_port)))
@@ -356,6 +385,8 @@ def serve_forever(lab: Lab) -> None:
             print(f"scan it with: auditor scan {lab.flags()}", flush=True)
             print(f"other resolvers: --resolver {lab.resolver('plain')} (DNSSEC records, no AD), "
                   f"--resolver {lab.resolver('strip')} (strips DNSSEC records)", flush=True)
+            for view in lab.views:
+                print(f"DNS view {view!r} (geo-DNS): --resolver {lab.view_resolver(view)}", flush=True)
             if lab.ipv6_prefix:
                 print(f"IPv6: every host also on {lab.ipv6_prefix}", flush=True)
             print(f"(add --providers {LAB_CATALOG} for the deliberately broken lab providers)", flush=True)

@@ -63,6 +63,9 @@ class HostSpec:
     ip: str = ""
     ip6: str = ""  # only when the lab runs with IPv6 (see runner.Lab)
     ipv6_tls: TlsSettings | None = None  # how its IPv6 address answers, when not as its IPv4 one
+    # Other names it answers for: a geo-DNS twin stands in for a public name in a DNS view (`World.views`),
+    # so its certificate and its web routes carry that name too.
+    also: tuple[str, ...] = ()
 
     def addresses(self) -> list[tuple[str, TlsSettings]]:
         """Each address of the host with the TLS settings its servers use there."""
@@ -89,6 +92,10 @@ class World:
     records: list[tuple[str, str, str]] = field(default_factory=list)  # (owner, type, value)
     zones: dict[str, SigningPolicy] = field(default_factory=dict)  # zone origin -> signing policy
     dns_faults: list[DnsFault] = field(default_factory=list)
+    # DNS views (geo-DNS): view name -> {public name: the host whose addresses that name has in this view}.
+    # Every declared view gets a resolver of its own (`view_octets`: the last octet of its address).
+    views: dict[str, dict[str, str]] = field(default_factory=dict)
+    view_octets: dict[str, int] = field(default_factory=dict)
 
     def add(self, owner: str, rdtype: str, value: str) -> None:
         self.records.append((_fqdn(owner), rdtype, value))
@@ -372,6 +379,7 @@ class _Builder:
                 # Evidence on somebody else's site (a blog, a wiki): none of the provider's behaviour applies.
                 tp_country = str(third_party.get("country", "US"))
                 self.claim(entry, claim, claims_state.get(claim["name"], "ok"), third_party, tp_country, True)
+        self.views(entry.id, o, country, modelled)
         for name in _as_list(o.get("extra_hosts")):  # addresses without services (outbound relays, …)
             self.zone_policy(name, o)
             self.host(name, entry.id, o, country, modelled)
@@ -383,6 +391,26 @@ class _Builder:
             id=entry.id, name=entry.name, kind=str(kind), country=country, modelled=modelled,
             domains=domains, mx=mx, endpoints=endpoint_urls, claims=claims_state,
         )
+
+    def views(self, pid: str, o: dict[str, Any], country: str, modelled: bool) -> None:
+        """`views: {VIEW: {NAME: TWIN}}`: from VIEW's resolver, NAME answers with TWIN's addresses. TWIN is a
+        server of its own (its country, TLS, … from `hosts.TWIN`) that serves what NAME serves, as NAME."""
+        for view, names in (o.get("views") or {}).items():
+            if view not in self.world.view_octets:
+                raise ValueError(f"{pid}: view {view!r} is not declared in the overlay's `views` "
+                                 f"({', '.join(self.world.view_octets) or 'none'})")
+            for name, twin_name in (names or {}).items():
+                public = self.world.hosts.get(_host(name))
+                if public is None or public.provider != pid:
+                    raise ValueError(f"{pid}: view {view!r} names {name!r}, not a host of this provider")
+                self.zone_policy(twin_name, o)
+                twin = self.host(twin_name, pid, o, country, modelled)
+                twin.smtp, twin.https, twin.http = public.smtp, public.https, public.http
+                twin.routes = {**public.routes, **twin.routes}
+                twin.http_routes = {**public.http_routes, **twin.http_routes}
+                twin.headers = twin.headers or public.headers
+                twin.also = (*twin.also, public.name)
+                self.world.views.setdefault(view, {})[public.name] = twin.name
 
     def mta_sts(
         self, domain: str, mx: list[tuple[str, int]], o: dict[str, Any], pid: str, country: str, modelled: bool
@@ -453,6 +481,7 @@ def build_world(
     every catalog (the stand-in used until the real providers.yaml exists)."""
     overlay = read_overlay(overlay_path)
     b = _Builder(overlay)
+    b.world.view_octets = {str(k): int(v) for k, v in (overlay.get("views") or {}).items()}
     seen: set[str] = set()
     for path in catalogs:
         for entry in read_catalog(path):

@@ -9,10 +9,11 @@ the root trust anchor down to any lab name.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import inspect
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,31 @@ class ZoneSet:
         zone = self.zones.get(origin)
         return bool(zone and zone.get_rdataset(origin, dns.rdatatype.DNSKEY))
 
+    def view(self, answers: Mapping[str, Sequence[tuple[str, str]]]) -> ZoneSet:
+        """A DNS view: a copy in which each name answers with other address records (`(A|AAAA, value)`), as a
+        geo-DNS service answers each region. The zones holding those names are copied and re-signed with their
+        own keys (the DS in the parent still matches); every other zone is shared with this set."""
+        out = ZoneSet()
+        out.zones, out.policies, out.keys = dict(self.zones), dict(self.policies), dict(self.keys)
+        changed: dict[dns.name.Name, dns.zone.Zone] = {}
+        for owner, records in answers.items():
+            name = dns.name.from_text(owner)
+            zone = self.zone_for(name)
+            if zone is None or zone.origin is None:
+                raise ValueError(f"DNS view: no lab zone holds {owner}")
+            copy_ = changed.setdefault(zone.origin, copy.deepcopy(zone))
+            with copy_.writer() as txn:
+                for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    txn.delete(name, rdtype)
+                for rdtype_text, value in records:
+                    rdtype = dns.rdatatype.from_text(rdtype_text)
+                    txn.add(name, DEFAULT_TTL, dns.rdata.from_text(dns.rdataclass.IN, rdtype, value))
+        for origin, zone in changed.items():
+            if origin in self.keys:
+                _sign_with(zone, self.keys[origin], self.policies[origin])
+            out.zones[origin] = zone
+        return out
+
 
 Signer = Callable[[dns.zone.Zone, SigningPolicy], object]
 
@@ -97,18 +123,25 @@ def default_signer() -> Signer | None:
     signing = signing_module()
     if signing is None or not hasattr(signing, "sign_zone") or not hasattr(signing, "make_keys"):
         return None
-    params = inspect.signature(signing.sign_zone).parameters
 
     def signer(zone: dns.zone.Zone, policy: SigningPolicy) -> object:
         assert zone.origin is not None
         keys = signing.make_keys(zone.origin.to_text(), policy.extra.get("algorithm", "ECDSAP256SHA256"))
-        # Pass only what the signer accepts, so either side can grow options independently.
-        offered: dict[str, Any] = {"nsec3": policy.nsec3, "fault": policy.fault}
-        offered.update({k: v for k, v in policy.extra.items() if k != "algorithm"})
-        signing.sign_zone(zone, keys, **{k: v for k, v in offered.items() if k in params})
+        _sign_with(zone, keys, policy)
         return keys
 
     return signer
+
+
+def _sign_with(zone: dns.zone.Zone, keys: object, policy: SigningPolicy) -> None:
+    """`signing.sign_zone` with the zone's keys and policy (earlier signatures are replaced)."""
+    signing = signing_module()
+    assert signing is not None  # keys exist only when it signed the zone in the first place
+    params = inspect.signature(signing.sign_zone).parameters
+    # Pass only what the signer accepts, so either side can grow options independently.
+    offered: dict[str, Any] = {"nsec3": policy.nsec3, "fault": policy.fault}
+    offered.update({k: v for k, v in policy.extra.items() if k != "algorithm"})
+    signing.sign_zone(zone, keys, **{k: v for k, v in offered.items() if k in params})
 
 
 class ZoneBuilder:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.access_laws import Law, Via, countries_with_laws, laws_reaching
+from auditor.access_laws import Law, Via, countries_with_laws, law_record, laws_reaching
 from auditor.catalog import Provider
 from auditor.findings import Finding, Status
 from auditor.probes.roles import carries_data, host_roles
@@ -78,9 +78,7 @@ def jurisdiction_finding(provider: Provider) -> Finding:
                    evidence={"legal_name": company.legal_name, "parent": parent.model_dump() if parent else None,
                              "dpf_certified": company.dpf_certified, "presence": company.presence,
                              "source": company.source, "role": provider.role.model_dump(),
-                             "access_laws": [{"id": law.id, "country": law.country, "title": law.title,
-                                              "via": via, "scored": law.scored, "summary": law.summary,
-                                              "url": law.url, "checked": law.checked} for law, via in reached]})
+                             "access_laws": [{**law_record(law), "via": via} for law, via in reached]})
 
 
 def _compellable(provider: Provider) -> str | None:
@@ -93,7 +91,8 @@ def _compellable(provider: Provider) -> str | None:
 
 
 def _foreign_operators(locations: list[Finding]) -> list[dict[str, Any]]:
-    """Networks whose registrant is registered under an extraterritorial law (RDAP answers only)."""
+    """Networks whose registrant is registered under an extraterritorial law (RDAP answers only), with those
+    laws (`laws`, as `access_laws` in jurisdiction.company) and the hosts of the provider they carry."""
     seen: dict[tuple[Any, Any], dict[str, Any]] = {}
     for f in locations:
         rdap = f.evidence.get("rdap") or {}
@@ -101,7 +100,10 @@ def _foreign_operators(locations: list[Finding]) -> list[dict[str, Any]]:
         laws = [law for law, _ in laws_reaching([("company", country)]) if law.scored]
         if rdap.get("rdap") and laws:
             key = (rdap.get("asn"), rdap.get("org"))
-            seen.setdefault(key, {"asn": key[0], "org": key[1], "country": country, "law": laws[0].title})
+            entry = seen.setdefault(key, {"asn": key[0], "org": key[1], "country": country, "law": laws[0].title,
+                                          "laws": [law_record(law) for law in laws], "hosts": []})
+            if f.subject not in entry["hosts"] and len(entry["hosts"]) < 20:
+                entry["hosts"].append(f.subject)
     return list(seen.values())[:20]
 
 

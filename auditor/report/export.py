@@ -97,22 +97,24 @@ class DemoReports:
     skipped: list[str] = field(default_factory=list)  # one line each, for the user
 
 
-def write_demo_reports(audit: Audit, stem: Path, *, lang: str = "fr", previous: Audit | None = None) -> DemoReports:
+def write_demo_reports(audit: Audit, stem: Path, *, lang: str = "fr", previous: Audit | None = None,
+                       seal: str | None = None) -> DemoReports:
     """For `auditor demo`: `<stem>-fr.html`, `<stem>-en.html` (each with its `-annex.html`) and
-    `<stem>-<lang>.pdf` when Chromium is there.
+    `<stem>-<lang>.pdf` when Chromium is there, with the audit's `seal` on the cover like `auditor report`.
 
     A missing Chromium is not a failure of the demo: the PDF is listed in `skipped` with the reason.
     """
     result = DemoReports()
+    branding = Branding(seal=seal) if seal else None
     for each in LANGS:
         result.written += write_with_annex(audit, "html", stem.with_name(f"{stem.name}-{each}.html"), each,
-                                           previous=previous)
+                                           branding=branding, previous=previous)
     if find_chromium() is None:
         result.skipped.append("PDF not written: Chromium is not installed (apt-get install chromium)")
         return result
     try:
         result.written.append(write_report(audit, "pdf", stem.with_name(f"{stem.name}-{lang}.pdf"), lang,
-                                           previous=previous))
+                                           branding=branding, previous=previous))
     except ChromiumMissing as exc:
         result.skipped.append(f"PDF not written: {exc}")
     return result
@@ -131,11 +133,22 @@ def previous_audit(db: Path, audit: Audit) -> Audit | None:
     return previous if all(p.score for p in previous.providers) else score_audit(previous, audit.profile)
 
 
+def audit_seal(db: Path, audit_id: str) -> str | None:
+    """The seal of `audit_id` in `db` for a report's cover (see auditor.evidence.seal.seal_line)."""
+    from auditor.evidence.seal import seal_line
+    from auditor.store import Store
+
+    with Store.open(db) as store:
+        return seal_line(store, audit_id)
+
+
 def print_demo_reports(audit: Audit, stem: Path, *, lang: str = "fr", db: Path | None = None) -> list[Path]:
     """For `run_demo`, after its own outputs: write_demo_reports with the changes since the previous demo
-    audit in `db` (when given), saying on stderr what was skipped; returns the files written."""
+    audit in `db` and the audit's seal there (when `db` is given), saying on stderr what was skipped; returns
+    the files written."""
     previous = previous_audit(db, audit) if db is not None else None
-    result = write_demo_reports(audit, stem, lang=lang, previous=previous)
+    seal = audit_seal(db, audit.audit_id) if db is not None else None
+    result = write_demo_reports(audit, stem, lang=lang, previous=previous, seal=seal)
     for line in result.skipped:
         warn(line)
     return result.written

@@ -16,10 +16,11 @@ from markupsafe import Markup
 
 from auditor.findings import Audit
 from auditor.report.context import CHANGE_KINDS, ChangeInfo, ReportContext
+from auditor.report.divergence import divergence_section
 from auditor.report.i18n import Translator
 from auditor.report.phrases import Phrases
 from auditor.report.summary import executive_summary
-from auditor.report.vantage import vantage_limits, vantage_line
+from auditor.report.vantage import audit_limits, cover_vantages, vantage_line
 from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
@@ -40,8 +41,7 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 
 # The documents, each a list of sections (a template partial `<name>.html.j2` and `<name>.md.j2` each, in
 # templates/): the one place a section is registered. A section renders nothing when it has nothing to say.
-# Work in progress elsewhere adds its partial here (e.g. "where vantage points disagree" after the sheets).
-CLIENT_SECTIONS = ("_cover", "_summary", "_rankings", "_sheets", "_changes", "_method", "_references",
+CLIENT_SECTIONS = ("_cover", "_summary", "_rankings", "_sheets", "_vantages", "_changes", "_method", "_references",
                    "_glossary", "_closing")
 ANNEX_SECTIONS = ("_annex_cover", "_annex_providers")
 # Small blocks on the client report's last page, after the signature (e.g. the signing key's fingerprint).
@@ -149,10 +149,15 @@ def decisions_used(view: ReportView) -> list[Any]:
 
 
 def laws_used(view: ReportView) -> list[Any]:
+    """The access laws a sheet names (through the company or a hosting network's operator), for the references."""
     found: dict[str, Any] = {}
     for p in view.providers:
-        for law in p.facts.company.access_laws if p.facts.company else []:
-            found.setdefault(law.id, law)
+        facts = p.facts
+        laws = list(facts.company.access_laws) if facts.company else []
+        laws += [law for o in facts.hosting.operators for law in o.laws] if facts.hosting else []
+        for law in laws:
+            if law.id and law.url:
+                found.setdefault(law.id, law)
     return [found[k] for k in sorted(found)]
 
 
@@ -223,7 +228,9 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
         "page_css": page_css(running_header(audit.audit_id, ctx.branding.client, tr),
                              tr.t("lab.banner_title") if audit.vantage.lab else None),
         "generated": tr.datetime(ctx.generated_at),
-        "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": vantage_limits(audit.vantage, tr),
+        "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": audit_limits(audit, tr),
+        "cover_vantages": cover_vantages(audit, tr),
+        "divergence": divergence_section(audit, tr) if document == "report" else None,
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
         "changes": [_clean_change(c, names) for c in ctx.changes or []],
         "t": tr.t, "tn": tr.tn, "t_or": tr.t_or, "number": tr.number, "ordinal": tr.ordinal, "timestamp": tr.timestamp,

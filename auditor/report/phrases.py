@@ -15,7 +15,7 @@ from auditor.findings import Detail, UseReason
 from auditor.report.clean import NAME_LIMIT, clean
 from auditor.report.context import ReportContext
 from auditor.report.i18n import Translator
-from auditor.report.sheet import Company, Decision, Hosting
+from auditor.report.sheet import Company, Decision, Hosting, Operator
 
 VALUE_LIMIT = 80
 LIST_SHOWN = 6  # values of a list shown in a detail; the annex has them all
@@ -152,3 +152,13 @@ class Phrases:
 
     def via(self, via: list[str]) -> str:
         return ", ".join(self.tr.t_or(f"via.{v}", clean(v, 40)) for v in via)
+
+    def operator(self, o: Operator) -> str:
+        """`Amazon.com, Inc. (AS16509, États-Unis)`: the registrant, its network, its country of registration."""
+        name = o.org or (f"AS{o.asn}" if o.asn is not None else self.tr.t("common.unknown"))
+        details = ([f"AS{o.asn}"] if o.org and o.asn is not None else []) + \
+            ([self.tr.country(o.country)] if o.country else [])
+        return f"{name} ({', '.join(details)})" if details else name
+
+    def operators(self, found: Iterable[Operator]) -> str:
+        return ", ".join(self.operator(o) for o in found)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.findings import Detail, ProviderResult, Score
+from auditor.regions import eu_eea_codes
 from auditor.report.clean import NAME_LIMIT, clean, safe_url
 
 TEXT_LIMIT = 1200  # a law's summary, an adequacy decision's scope
@@ -94,6 +95,20 @@ class AccessLaw:
     summary: dict[str, str]
     url: Link | None
     checked: str | None
+    abroad: dict[str, str] = field(default_factory=dict)  # what its text says of data stored abroad, if it says
+
+
+def access_law(law: dict[str, Any]) -> AccessLaw:
+    """A law record of the findings' evidence (auditor.access_laws.law_record), cleaned."""
+    def texts(value: Any) -> dict[str, str]:
+        return {k: clean(s, TEXT_LIMIT) for k, s in _dict(value).items() if isinstance(s, str)}
+
+    return AccessLaw(
+        id=clean(law.get("id") or "", 60), country=_country(law.get("country")) or "",
+        title=clean(law.get("title") or law.get("id") or "", 200), via=_codes(law.get("via")),
+        scored=law.get("scored") is True, summary=texts(law.get("summary")), url=link(law.get("url")),
+        checked=clean(law["checked"], 20) if isinstance(law.get("checked"), str) else None,
+        abroad=texts(law.get("abroad")))
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,7 @@ class Company:
     parent_known: bool
     presence: list[str]
     role: str | None  # processor | controller | None (not established)
-    role_basis: str  # the catalog's words (English): shown in the English report and the annex only
+    role_basis: dict[str, str]  # the catalog's words per language (`basis`, `basis_fr`); none in a language: not shown
     role_source: Link | None
     access_laws: list[AccessLaw]
     unassessed: list[str]
@@ -121,6 +136,11 @@ def _country(value: Any) -> str | None:
     return value if isinstance(value, str) and re.fullmatch(r"[A-Z]{2}", value) else None
 
 
+def _basis(role: dict[str, Any]) -> dict[str, str]:
+    texts = {"en": role.get("basis"), "fr": role.get("basis_fr")}
+    return {lang: clean(text, 400) for lang, text in texts.items() if isinstance(text, str) and text.strip()}
+
+
 def company(p: ProviderResult) -> Company | None:
     f = next((c for c in p.checks if c.id == "jurisdiction.company"), None)
     if f is None or not isinstance(f.value, dict):
@@ -128,25 +148,14 @@ def company(p: ProviderResult) -> Company | None:
     v, ev = f.value, f.evidence
     role = _dict(ev.get("role"))
     parent = _dict(ev.get("parent"))
-    laws = []
-    for law in ev.get("access_laws") or []:
-        if not isinstance(law, dict):
-            continue
-        summary = _dict(law.get("summary"))
-        laws.append(AccessLaw(
-            id=clean(law.get("id") or "", 60), country=_country(law.get("country")) or "",
-            title=clean(law.get("title") or law.get("id") or "", 200), via=_codes(law.get("via")),
-            scored=law.get("scored") is True,
-            summary={k: clean(s, TEXT_LIMIT) for k, s in summary.items() if isinstance(s, str)},
-            url=link(law.get("url")), checked=clean(law["checked"], 20) if isinstance(law.get("checked"), str)
-            else None))
+    laws = [access_law(law) for law in ev.get("access_laws") or [] if isinstance(law, dict)]
     role_value = v.get("role") if v.get("role") in ("processor", "controller") else None
     return Company(
         legal_name=clean(ev.get("legal_name") or "", NAME_LIMIT), country=_country(v.get("country")),
         region=clean(v.get("region") or "unknown", 20),
         parent_name=clean(parent.get("name") or "", NAME_LIMIT), parent_country=_country(v.get("parent_country")),
         parent_known=v.get("parent_known") is not False, presence=_codes(v.get("presence")),
-        role=role_value, role_basis=clean(role.get("basis") or "", 400), role_source=link(role.get("source")),
+        role=role_value, role_basis=_basis(role), role_source=link(role.get("source")),
         access_laws=laws, unassessed=_codes(v.get("unassessed")), decision=decision(v.get("decision")),
     )
 
@@ -164,8 +173,25 @@ class Transfer:
     importer_country: str | None
     importer_decision: Decision | None
     destinations: list[Destination]
-    group_abroad: list[str]
+    group_abroad: list[str]  # where the group is established abroad and the data do not already go (each country once)
     status: str
+
+    @property
+    def countries(self) -> list[str]:
+        """The countries the transfer line names: the data-carrying servers' countries outside the EU/EEA and, for
+        a basis that rests on it, the importer's own (Wire: a Swiss company, servers in the EU, a transfer to
+        Switzerland). Without it the line said "covered by an adequacy decision: none"."""
+        named = [d.country for d in self.destinations if d.country]
+        importer = self.importer_country
+        if (self.mechanism in ("adequacy", "safeguards") and importer and importer not in eu_eea_codes()
+                and importer not in named):
+            named.insert(0, importer)
+        return named
+
+    @property
+    def key(self) -> str:
+        """The locale key of the line: a basis not established, with no country to name, names none."""
+        return "unknown_unlisted" if self.mechanism == "unknown" and not self.countries else self.mechanism
 
 
 def transfer(p: ProviderResult) -> Transfer | None:
@@ -178,9 +204,40 @@ def transfer(p: ProviderResult) -> Transfer | None:
                                 decision=decision(d.get("decision")))
                     for d in v.get("destinations") or [] if isinstance(d, dict)]
     mechanism = str(v["mechanism"]) if v.get("mechanism") in ("none", "adequacy", "safeguards") else "unknown"
-    return Transfer(mechanism=mechanism, importer_country=_country(importer.get("country")),
+    importer_country = _country(importer.get("country"))
+    # Proton: its parent is in CH, where the importer and the servers already are: CH is said once, as a transfer.
+    listed = {importer_country, *(d.country for d in destinations)}
+    return Transfer(mechanism=mechanism, importer_country=importer_country,
                     importer_decision=decision(importer.get("decision")), destinations=destinations,
-                    group_abroad=_codes(v.get("group_abroad")), status=str(f.status))
+                    group_abroad=[c for c in dict.fromkeys(_codes(v.get("group_abroad"))) if c not in listed],
+                    status=str(f.status))
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The operator of a network that hosts data-carrying servers, registered (RDAP) where a foreign access law
+    reaches it: an exposure of the hosting operator, not a finding about the provider's data."""
+
+    org: str
+    asn: int | None
+    country: str | None  # the registrant's country, per the regional Internet registry
+    laws: list[AccessLaw]
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One access law and the hosting operators it reaches (a sheet names each law once)."""
+
+    law: AccessLaw
+    operators: list[Operator]
+
+
+def exposures(found: list[Operator]) -> list[Exposure]:
+    by_law: dict[str, Exposure] = {}
+    for o in found:
+        for law in o.laws:
+            by_law.setdefault(law.id or law.title, Exposure(law, [])).operators.append(o)
+    return list(by_law.values())
 
 
 @dataclass(frozen=True)
@@ -188,6 +245,23 @@ class Hosting:
     roles: dict[str, list[str]]  # data-carrying role -> countries
     informational: list[str]  # countries of hosts that carry no personal data (public site, MTA-STS policy)
     complete: bool  # every data-carrying server was located
+    in_eu: bool = False  # every data-carrying server located is in the EU/EEA
+    operators: list[Operator] = field(default_factory=list)
+    exposures: list[Exposure] = field(default_factory=list)  # the operators' access laws, each once
+
+
+def operators(evidence: dict[str, Any]) -> list[Operator]:
+    found = []
+    for o in evidence.get("foreign_operators") or []:
+        if not isinstance(o, dict):
+            continue
+        laws = [access_law(law) for law in o.get("laws") or [] if isinstance(law, dict)]
+        if not laws and isinstance(o.get("law"), str):  # stored before the law records: its title only
+            laws = [access_law({"title": o["law"], "country": o.get("country")})]
+        asn = o.get("asn") if isinstance(o.get("asn"), int) and not isinstance(o.get("asn"), bool) else None
+        found.append(Operator(org=clean(o.get("org") or "", NAME_LIMIT), asn=asn, country=_country(o.get("country")),
+                              laws=laws))
+    return found
 
 
 def hosting(p: ProviderResult) -> Hosting | None:
@@ -198,7 +272,10 @@ def hosting(p: ProviderResult) -> Hosting | None:
     roles = _dict(v.get("roles"))
     info = _dict(v.get("informational"))
     data_roles = {clean(r, 40): _codes(c) for r, c in roles.items() if r not in ("web", "mta_sts_policy")}
-    return Hosting(roles=data_roles, informational=_codes(info.get("countries")), complete=f.status != "error")
+    in_eu = bool(_codes(v.get("countries"))) and not _codes(v.get("outside_eu_eea"))
+    found = operators(f.evidence)
+    return Hosting(roles=data_roles, informational=_codes(info.get("countries")), complete=f.status != "error",
+                   in_eu=in_eu, operators=found, exposures=exposures(found))
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ def use_paragraph(use: str, view: ReportView, ctx: ReportContext, tr: Translator
         parts.append(tr.t("exec.use_fits", names=_names(tr, by_verdict["fits"])))
     if by_verdict["reservations"]:
         parts.append(tr.t("exec.use_reservations", names=_names(tr, by_verdict["reservations"])))
-    return tr.t("exec.use", use=title, verdicts="; ".join(parts))
+    # The language's semicolon: French sets a (non-breaking) space before it.
+    return tr.t("exec.use", use=title, verdicts=(tr.t("common.semicolon") + " ").join(parts))
 
 
 def changes_paragraphs(view: ReportView, ctx: ReportContext, tr: Translator) -> list[str]:

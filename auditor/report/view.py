@@ -18,6 +18,7 @@ from auditor.findings import Audit, CriterionResult, Finding, ProviderResult, Sc
 from auditor.report.clean import EXCERPT_LIMIT, NAME_LIMIT, clean, safe_url
 from auditor.report.context import ReportContext
 from auditor.report.sheet import SheetFacts, sheet_facts
+from auditor.vantages import one_per_check
 
 # --- statuses and their symbols: meaning is never carried by colour alone --------------------------------
 
@@ -78,6 +79,7 @@ class FindingView:
     summary: str
     value: str
     evidence: str
+    vantage: str | None = None  # the named vantage point that measured it (audits from several)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ def _finding_view(f: Finding) -> FindingView:
         target=clean(f.target, NAME_LIMIT) if f.target else None,
         status=str(f.status), symbol=FINDING_SYMBOLS.get(f.status, "?"), summary=clean(f.summary),
         value=excerpt(f.value), evidence=excerpt(for_people(f.evidence)),
+        vantage=clean(f.vantage, NAME_LIMIT) if f.vantage else None,
     )
 
 
@@ -264,18 +267,20 @@ def _use_views(score: Score | None, use_ids: list[str]) -> list[UseView]:
 
 
 def _provider_view(p: ProviderResult, use_ids: list[str]) -> ProviderView:
-    groups, grouped_by = _groups(p)
-    servers = _servers(p)
+    groups, grouped_by = _groups(p)  # every finding, each with the vantage that measured it
+    servers = _servers(p)  # every address any vantage was sent to, once
+    # Claims, counts and the sheet: one verdict per check, subject and target (auditor/vantages.py).
+    verdicts = p.model_copy(update={"checks": one_per_check(p.checks)})
     countries = sorted({s.country for s in servers if s.country})
     return ProviderView(
         id=clean(p.id, NAME_LIMIT), name=clean(p.name, NAME_LIMIT), kind=clean(p.kind, 40), score=p.score,
         rank=p.score.rank if p.score else None, rank_of=p.score.rank_of if p.score else None,
         uses=_use_views(p.score, use_ids),
-        groups=groups, grouped_by=grouped_by, servers=servers, claims=_claims(p),
+        groups=groups, grouped_by=grouped_by, servers=servers, claims=_claims(verdicts),
         regions=_region_counts(servers),
-        status_counts={s: sum(1 for f in p.checks if f.status == s) for s in FINDING_SEVERITY},
+        status_counts={s: sum(1 for f in verdicts.checks if f.status == s) for s in FINDING_SEVERITY},
         blockers=[clean(b, NAME_LIMIT) for b in (p.score.blockers if p.score else [])],
-        countries=countries, facts=sheet_facts(p),
+        countries=countries, facts=sheet_facts(verdicts),
     )
 
 

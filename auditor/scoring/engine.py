@@ -6,6 +6,8 @@ How a criterion is decided (see criteria.yaml for the rules themselves):
   status `error` leaves the rule *unknown*; otherwise the rule's predicates decide met / not met.
 - Findings of the same check aggregate worst-of (one failing MX fails the rule): not met, then unknown,
   then met. A rule with no finding at all is unknown: a missing fact is never a pass.
+- Measured from several vantage points, a check that one vantage could not test (`error`) and another did
+  is judged on what was measured (`auditor.vantages.scored_findings`); a failure from any vantage counts.
 - A criterion that does not apply to the provider's kind is `not_applicable` and leaves the maximum.
 - `combine: all` gives points pro rata to the weight of the rules met; `combine: any` gives all or nothing.
 - Status: met, partial, not_met, not_verified (nothing could be established) or not_applicable.
@@ -46,6 +48,7 @@ from auditor.scoring.models import (
     load_profile,
     show,
 )
+from auditor.vantages import scored_findings
 
 MAX_NAMED = 3  # findings named in one reason before "and N more"
 MAX_DETAILS = 5  # structured details kept per criterion
@@ -125,7 +128,8 @@ def _holds(expect: Expect, finding: Finding, observed: Any) -> bool:
 
 
 def _where(finding: Finding) -> str:
-    return f"{finding.id} {finding.target or finding.subject}"
+    measured_from = f" (from {finding.vantage})" if finding.vantage else ""
+    return f"{finding.id} {finding.target or finding.subject}{measured_from}"
 
 
 _OP_NAMES = {"in_": "in", "value": "equals"}
@@ -278,6 +282,8 @@ def score_provider(result: ProviderResult, profile: Profile, criteria: Criteria)
     """The provider's score under `profile`: points, grade (capped by blockers), one result per criterion,
     and a verdict per use of the profile. `rank` is left to `rank_within_kinds` (it needs the other providers).
     """
+    # Several vantage points: what one of them could not test does not hide what another measured.
+    result = result.model_copy(update={"checks": scored_findings(result.checks)})
     rows: list[CriterionResult] = []
     blockers: list[str] = []
     cap: Grade = "A+"
