@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint schema goldens bench clean chromium netns-tools
+.PHONY: demo test lint schema goldens bench clean chromium netns-tools redis
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/auditor demo
 
-test: $(STAMP) chromium netns-tools
+test: $(STAMP) chromium netns-tools redis
 	$(BIN)/python -m pytest -q
 
 # The report's browser and PDF tests run in headless Chromium (Debian's package; no browser download).
@@ -34,6 +34,14 @@ netns-tools:
 	    iproute2 nftables) || \
 	  echo "make: iproute2/nftables could not be installed; the network-namespace tests will be skipped"
 
+# The broker tests (tests/test_distributed.py) start their own redis-server on a free loopback port (Debian's
+# package; nothing listens once they end: the package's own service is not needed). Without it they are skipped.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    redis-server) || \
+	  echo "make: redis-server could not be installed; the broker tests will be skipped"
+
 lint: $(STAMP)
 	$(BIN)/ruff check auditor tests bench
 	$(BIN)/mypy auditor bench
@@ -48,8 +56,10 @@ goldens: $(STAMP)
 # Speed at scale and against peer tools (bench/run.py; results in reports/bench-<date>.md). The peers are
 # installed here when missing: testssl.sh from Debian, checkdmarc in its own venv (it would upgrade
 # `cryptography` under sslyze in .venv). BENCH_ARGS e.g. "--sizes 100 --rtts 0,50 --no-peers".
+# Then the broker rows (bench/broker.py: 1, 2, 4 workers and a killed one; reports/bench-broker-<date>.md);
+# BROKER_BENCH_ARGS e.g. "--size 300 --workers 1,2,4".
 PEER_VENV := .venv-bench
-bench: $(STAMP)
+bench: $(STAMP) redis
 	@command -v testssl >/dev/null 2>&1 || command -v testssl.sh >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh) || \
 	  echo "make: testssl.sh could not be installed; the benchmark will say so"
@@ -57,6 +67,7 @@ bench: $(STAMP)
 	  $(PEER_VENV)/bin/python -m pip install --quiet checkdmarc) || \
 	  echo "make: checkdmarc could not be installed; the benchmark will say so"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/broker.py $(BROKER_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,8 @@ import typer
 
 from auditor import __version__, cli_evidence, cli_history, cli_report
 from auditor.console import fail, warn
-from auditor.errors import EXIT_USAGE, AuditorError
+from auditor.distributed.cli import Attempts, BrokerCa, BrokerDeadline, BrokerUrl, KeyFile, Vantage
+from auditor.errors import EXIT_USAGE, AuditorError, ConfigError
 
 # Tracebacks never show local variables: they hold settings, webhook URLs and passwords (typer's default
 # has changed between versions; say it here).
@@ -82,8 +83,12 @@ def scan(
                                                       "(part of the flags `auditor lab serve` prints).")] = None,
     smtp_untestable_ok: SmtpUntestableOk = None, reference_domains: ReferenceDomains = None,
     resolver_candidates: ResolverCandidates = None, vantage_name: VantageName = None,
+    broker: BrokerUrl = None, vantage: Vantage = None, key_file: KeyFile = None, broker_ca: BrokerCa = None,
+    attempts: Attempts = 3, broker_deadline: BrokerDeadline = 86400.0,
 ) -> None:
-    """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags)."""
+    """Audit the providers of the catalog from this machine (needs the Internet, or the lab's flags); with
+    --broker, from the workers of each --vantage (docs/distributed.md)."""
+    from auditor.distributed.cli import campaign_options
     from auditor.pipeline import ScanRequest, run
     from auditor.settings import default_catalog
 
@@ -101,6 +106,12 @@ def scan(
                                   lab=lab, smtp_untestable_ok=smtp_untestable_ok,
                                   reference_domains=reference_domains, resolver_candidates=resolver_candidates,
                                   vantage_name=vantage_name))
+        if broker:
+            request = request.through(campaign_options(
+                url=broker, vantages=vantage or [], key_file=key_file, ca_file=broker_ca, attempts=attempts,
+                deadline=broker_deadline, settings=request.settings, quiet=cron))
+        elif vantage:
+            raise ConfigError("--vantage needs --broker: the workers of a vantage are reached through the broker")
         code = run(request)
     except AuditorError as exc:
         fail(exc)
@@ -120,6 +131,40 @@ def demo(
         run_demo(reports_dir=reports_dir, db=db, lang=lang)
     except AuditorError as exc:
         fail(exc)
+
+
+@app.command()
+def worker(
+    broker: BrokerUrl = None,
+    vantage: Annotated[str | None, typer.Option(
+        help="Consume only this vantage's queue (e.g. eu-paris); without it, the shared queue any worker takes.",
+        show_default=False)] = None,
+    key_file: KeyFile = None, broker_ca: BrokerCa = None,
+    units: Annotated[int, typer.Option(help="Units at once in this worker (threads).", min=1, max=64)] = 1,
+    resolver: Resolver = None, trust_anchor: TrustAnchor = None, ca_bundle: CaBundle = None,
+    pki_roots: PkiRoots = None, geoip_db: GeoipDb = None, config: Config = None, timeout: Timeout = None,
+    concurrency: Concurrency = None, port_map: PortMap = None,
+    lab: Annotated[bool | None, typer.Option("--lab", help="Mark the results as a simulation against the lab.")]
+    = None,
+    smtp_untestable_ok: SmtpUntestableOk = None, reference_domains: ReferenceDomains = None,
+    resolver_candidates: ResolverCandidates = None,
+) -> None:
+    """Run the broker's units with this machine as the vantage point, until stopped (docs/distributed.md)."""
+    from auditor.distributed.cli import worker_config
+    from auditor.distributed.worker import serve
+    from auditor.settings import load_settings
+
+    try:
+        settings = load_settings(_settings_flags(
+            resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle, pki_roots=pki_roots, geoip_db=geoip_db,
+            timeout=timeout, concurrency=concurrency, port_map=port_map, lab=lab, smtp_untestable_ok=smtp_untestable_ok,
+            reference_domains=reference_domains, resolver_candidates=resolver_candidates, vantage_name=vantage),
+            config=config)
+        code = serve(worker_config(url=broker, vantage=vantage, key_file=key_file, ca_file=broker_ca, units=units,
+                                   settings=settings))
+    except AuditorError as exc:
+        fail(exc)
+    raise typer.Exit(code)
 
 
 @lab_app.command("serve")

@@ -9,7 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from auditor.settings import DEMO_DB_NAME, Settings, default_catalog, load_setti
 from auditor.vantages import merge_vantage_results
 
 if TYPE_CHECKING:
+    from auditor.distributed.coordinator import CampaignOptions
     from auditor.store import Store
 
 
@@ -40,6 +41,10 @@ class ScanRequest:
     cron: bool
     default_stem: str = "audit"
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    broker: CampaignOptions | None = None  # through a broker's workers (docs/distributed.md); None: in-process
+
+    def through(self, broker: CampaignOptions) -> ScanRequest:
+        return replace(self, broker=broker)
 
     @classmethod
     def build(cls, *, catalog: Path, only: list[str], config: Path | None, json_out: Path | None,
@@ -89,8 +94,10 @@ def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, la
     return written
 
 
-def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Audit:
-    """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete."""
+def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broker: CampaignOptions | None = None
+            ) -> Audit:
+    """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete.
+    `broker`: the units run on the broker's workers instead of in this process."""
     from auditor.store import Store
 
     with Store.open(settings.db) as store, _progress(len(providers), quiet) as tick:
@@ -104,8 +111,13 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool) -> Au
             store.add_provider(audit_ref["id"], result)
             tick(result)
 
-        audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                     rdap_cache=store, pages=store))
+        if broker is None:
+            audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
+                                         rdap_cache=store, pages=store))
+        else:
+            from auditor.distributed.coordinator import Coordinator
+
+            audit = Coordinator(broker, providers, settings).run(on_start=on_start, on_provider=on_provider)
         return _score_and_close(store, audit, settings)
 
 
@@ -168,7 +180,7 @@ def run(request: ScanRequest) -> int:
     if request.cron:
         return run_cron(request)
     s = request.settings
-    audit = execute(s, request.providers, quiet=False)
+    audit = execute(s, request.providers, quiet=False, broker=request.broker)
     json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
     html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
     written = write_outputs(audit, json_out, html_out, s.lang)
@@ -236,7 +248,7 @@ def run_cron(request: ScanRequest) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with ScanLock(lock_path(s.db)):
-            audit = execute(s, request.providers, quiet=True)
+            audit = execute(s, request.providers, quiet=True, broker=request.broker)
             json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
             html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
             written = write_outputs(audit, json_out, html_out, s.lang)

@@ -38,6 +38,8 @@ class AdequacyDecision(BaseModel):
     organisation: bool = False
     name: Text
     reference: str
+    reference_fr: str | None = None  # as a French document cites it: "Décision 2000/518/CE de la Commission du …"
+    reference_fr_source: str | None = None  # read on EUR-Lex's French title, or derived from `reference`
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     url: str = Field(pattern=r"^https://")
     original_date: str | None = None
@@ -58,6 +60,8 @@ class AdequacyDecision(BaseModel):
     def _country_or_organisation(self) -> AdequacyDecision:
         if (self.country is None) != self.organisation:
             raise ValueError("a decision is either for a country (country: XX) or an organisation")
+        if self.reference_fr and not self.reference_fr_source:
+            raise ValueError("a French reference must say where it comes from (reference_fr_source)")
         if not self.certain and not self.source:
             raise ValueError("an uncertain decision must name its source")
         return self

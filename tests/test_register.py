@@ -68,20 +68,22 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     header, rows = rows_by_activity(register_sheet, "Activité de traitement")
     assert len(rows) == 4
     column = {name: i for i, name in enumerate(header)}
-    signal = rows["Messagerie instantanée de l'équipe"]
+    signal = rows["Messagerie instantanée de l’équipe"]
     assert signal[column["Destinataire (prestataire)"]] == "Signal — Signal Messenger LLC (US)"
     assert signal[column["Transferts hors UE/EEE (pays)"]] == "US"
     assert "CCT requises" in signal[column["Garanties / base du transfert"]]
-    remarks = signal[column["Observations (lois d'accès étrangères…)"]]
+    remarks = signal[column["Observations (lois d’accès étrangères…)"]]
     # said in French from the findings' data, not with their English notes
     assert ("CLOUD Act — 18 U.S.C. § 2713 (États-Unis) : atteint le prestataire par sa société (US) ; pris en compte"
             in remarks)
-    assert "réseau d'hébergement exploité par Amazon.com, Inc. (US) : CLOUD Act" in remarks
-    assert "exposition de l'opérateur, non un constat d'accès" in remarks
+    assert "réseau d’hébergement exploité par Amazon.com, Inc. (US) : CLOUD Act" in remarks
+    assert "exposition de l’opérateur, non un constat d’accès" in remarks
     assert not re.search(r"\b(reaches|through|not known|registered)\b", remarks), remarks
-    proton = rows["Messagerie chiffrée avec l'avocat du cabinet"]
+    proton = rows["Messagerie chiffrée avec l’avocat du cabinet"]
     assert proton[column["Rôle du destinataire"]].startswith("sous-traitant (art. 28)")
-    assert "Commission Decision 2000/518/EC" in proton[column["Garanties / base du transfert"]]
+    # the adequacy decision as a French text cites it (regions.yaml `reference_fr`), not the English reference
+    assert proton[column["Garanties / base du transfert"]] == (
+        "Décision d’adéquation : Décision 2000/518/CE de la Commission du 26 juillet 2000")
     assert "E2EE : revendiqué, preuve : déclarée par le prestataire" in proton[column[
         "Mesures de sécurité observées (art. 32)"]]
     # Proton's importer, servers and parent company are all in CH: the country is said once per column
@@ -97,7 +99,7 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     assert "DANE valide sur" in posteo[column["Mesures de sécurité observées (art. 32)"]]
     mailiz = rows["Messagerie sécurisée de santé (MSSanté) avec les confrères"]
     assert "données de santé (art. 9)" in mailiz[column["Catégories de données"]]
-    assert mailiz[column["Délais d'effacement (durée de conservation)"]].startswith("messages conservés 1 an")
+    assert mailiz[column["Délais d’effacement (durée de conservation)"]].startswith("messages conservés 1 an")
     # an HDS claim the catalog records as unknown is "not established", never "not claimed" (review 2026-12-02)
     measures = mailiz[column["Mesures de sécurité observées (art. 32)"]]
     assert "HDS : non établi dans les sources consultées" in measures and "HDS : non revendiqué" not in measures
@@ -109,6 +111,42 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     assert [s[0][:2] for s in steps] == ["1.", "2.", "3.", "4.", "5.", "6."]
     assert all(s[3] == "À COMPLÉTER PAR LE DPO" for s in steps)
     assert "Signal Messenger LLC (US)" in steps[0][2] and "CLOUD Act" in steps[2][2]
+    assert steps[1][2].startswith("Mécanisme établi par l’audit : garanties appropriées (art. 46). ")
+    # French typography and no English reference anywhere in the workbook
+    cells = [c for sheet in sheets.values() for row in sheet for c in row]
+    assert [c for c in cells if "'" in c] == []
+    assert [c for c in cells if re.search(r"Commission (Implementing )?Decision|\b\d{4}/\d+/E[CU]\b", c)] == []
+
+
+def visible_text(page: str) -> str:
+    """What a reader of the HTML page sees: its text nodes, entities decoded (not the markup's own quotes)."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(page)
+    return "\n".join(parser.parts)
+
+
+def test_french_markdown_and_html_have_typographic_apostrophes_and_the_french_reference(db: Path,
+                                                                                       tmp_path: Path) -> None:
+    for fmt in ("md", "html"):
+        out = tmp_path / f"registre.{fmt}"
+        result = register(db, out, "--format", fmt, "--lang", "fr")
+        assert result.returncode == 0, result.stderr
+        text = out.read_text(encoding="utf-8")
+        text = visible_text(text) if fmt == "html" else text
+        assert "Décision 2000/518/CE de la Commission du 26 juillet 2000" in text
+        assert "Commission Decision" not in text and "2000/518/EC" not in text
+        assert "'" not in text, [line for line in text.splitlines() if "'" in line][:3]
+        assert "Délais d’effacement" in text and "l’équipe" in text
 
 
 def test_english_markdown_and_html(db: Path, tmp_path: Path) -> None:
@@ -117,6 +155,8 @@ def test_english_markdown_and_html(db: Path, tmp_path: Path) -> None:
     text = md.read_text(encoding="utf-8")
     assert "| Processing activity |" in text and "TO BE COMPLETED BY THE DPO" in text
     assert "SCC required (Art. 46(2)(c)" in text
+    assert "Adequacy decision: Commission Decision 2000/518/EC (2000-07-26)" in text  # English unchanged
+    assert "Mechanism per the audit: safeguards. " in text
     assert ("CLOUD Act — 18 U.S.C. § 2713 (United States): reaches the provider through its company (US); counted in "
             "the score") in text
     page = tmp_path / "register.html"

@@ -440,10 +440,10 @@ def test_csv_one_row_per_finding_and_injection_safe() -> None:
     audit = scored_audit()
     out = render_csv(audit)
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["provider", "check", "subject", "target", "status", "summary"]
+    assert rows[0] == ["provider", "check", "subject", "target", "status", "summary", "vantage"]
     assert len(rows) - 1 == sum(len(p.checks) for p in audit.providers)
     for row in rows[1:]:
-        assert len(row) == 6
+        assert len(row) == 7 and row[6] == ""  # one vantage point: the column is empty
         assert not row[0:1] or all(not cell.startswith(("=", "+", "-", "@")) for cell in row), row
     cells = [c for r in rows for c in r]
     assert "'=cmd|' /C calc'!A0" in cells

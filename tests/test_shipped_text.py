@@ -62,3 +62,26 @@ def test_a_profile_named_in_a_reason_is_one_the_reader_can_pick() -> None:
         text = path.read_text(encoding="utf-8")
         for named in re.findall(r"(?:profil|profile) [«“]\s*([^»”]+?)\s*[»”]", text):
             assert named in profiles, (path.name, named)
+
+
+FRENCH_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+                 "novembre", "décembre")
+
+
+def test_every_adequacy_decision_has_a_french_reference_in_french_typography() -> None:
+    """The French register cites each decision as a French text does (regions.yaml `reference_fr`): the French
+    abbreviations (CE, UE), the date in French words that matches the decision's date, no straight apostrophe."""
+    from auditor.regions import load_regions
+
+    for decision in load_regions().adequacy:
+        french = decision.reference_fr or ""
+        assert french.startswith("Décision "), (decision.id, french)
+        assert decision.reference_fr_source, decision.id
+        assert "'" not in french and "Decision" not in french, (decision.id, french)
+        assert not re.search(r"\b\d{4}/\d+/E[CU]\b|\(EU\)", french), (decision.id, french)
+        year, month, day = (int(part) for part in decision.date.split("-"))
+        day_text = "1er" if day == 1 else str(day)
+        assert f" du {day_text} {FRENCH_MONTHS[month - 1]} {year}" in french, (decision.id, french, decision.date)
+        number = re.search(r"\b(\d{4}/\d+)/(EC|EU)\b|\(EU\) (\d{4}/\d+)", decision.reference)
+        if number:  # the same act: its number survives the translation
+            assert (number.group(1) or number.group(3)) in french, (decision.id, french)

@@ -4,7 +4,9 @@ where the vantages disagree — from real lab scans (auditor/vantages.py, docs/v
 from __future__ import annotations
 
 import asyncio
+import csv
 import html
+import io
 import re
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from auditor.lab.world import LAB_CATALOG
 from auditor.net.vantage import characterise
 from auditor.pipeline import execute, execute_vantages
 from auditor.register.entries import security
-from auditor.report import render_audit_html, render_audit_markdown
+from auditor.report import render_audit_html, render_audit_markdown, render_csv
 from auditor.scan import run_scan, run_unit
 from auditor.schema import audit_document, validate_document
 from auditor.settings import Settings, load_settings
@@ -202,12 +204,66 @@ def test_the_report_says_where_the_vantages_disagree_in_french_and_english(geo: 
     assert "mesuré depuis «\u00a0us\u00a0»" in html.unescape(annex) and "Divergences entre points" not in annex
 
 
+def _cover(page: str) -> str:
+    return html.unescape(_section(page, '<section class="cover"'))
+
+
+def test_the_cover_lists_every_vantage_point(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    eu, us = audit.vantages
+    assert eu.resolver != us.resolver  # the lab's two DNS views
+    for lang, heading, value, line in (
+            ("fr", "Points de mesure", "hôte {host}, résolveur DNS {resolver}", "Ce qu’il pouvait atteindre"),
+            ("en", "Measured from several vantage points", "host {host}, DNS resolver {resolver}",
+             "What it could reach")):
+        cover = _cover(render_audit_html(audit, lang))
+        assert f"<dt>{heading}</dt>" in cover
+        md = render_audit_markdown(audit, lang)
+        md_cover = md[:md.index("\n## ")]
+        assert f"- **{heading}**" in md_cover
+        for v in (eu, us):
+            shown = value.format(host=v.host, resolver=v.resolver)
+            assert f"<strong>{v.name}</strong>" in cover and shown in cover, (lang, v.name)
+            assert re.search(rf"^  - \*\*{v.name}\*\*\s?:\s{re.escape(shown)} — {line}\b.*$", md_cover,
+                             re.MULTILINE), (lang, v.name)  # one list item per line
+        # each vantage's own line of what it could test, not the first one's twice
+        assert cover.count(line) == 2 and md_cover.count(line) == 2, lang
+    prose = visible_prose(render_audit_html(audit, "fr")[:render_audit_html(audit, "fr").index("</section>")])
+    assert not STRAIGHT_APOSTROPHE.search(prose) and not ENGLISH.search(prose), ENGLISH.search(prose)
+    # A limit of the second vantage point is on the cover too, naming the vantage it is of.
+    blocked = audit.model_copy(update={"vantages": [eu, us.model_copy(update={"port25": False})]})
+    cover = _cover(render_audit_html(blocked, "fr"))
+    assert "Limites de ces points de mesure" in cover
+    assert "Depuis «\u00a0us\u00a0»\u00a0: Le port 25 sortant (SMTP) est bloqué ici" in cover, cover
+    assert "Depuis «\u00a0eu" not in cover
+    assert "From “us”: Outbound port 25" in _cover(render_audit_html(blocked, "en"))
+
+
 def test_no_section_for_an_audit_from_one_vantage_point(lab: Lab) -> None:
     settings = load_settings({**lab.overrides(), "timeout": 3.0}, environ={})
     one = asyncio.run(run_scan(load_catalog(LAB_CATALOG).select(["geodns"]), settings))
     for lang, heading in (("fr", "Divergences entre points de mesure"), ("en", "Where vantage points disagree")):
         assert heading not in render_audit_html(one, lang) and heading not in render_audit_markdown(one, lang)
+    # The cover names its one vantage point as it always has.
+    cover = _cover(render_audit_html(one, "fr"))
+    assert (f"<dt>Point de mesure</dt><dd>hôte {one.vantage.host}, résolveur DNS {one.vantage.resolver}</dd>"
+            in cover) and "Points de mesure" not in cover
     assert "mesuré depuis" not in render_audit_html(one, "fr", document="annex")
+
+
+def test_the_csv_export_says_which_vantage_measured_each_finding(geo: tuple[Audit, Settings]) -> None:
+    audit, _ = geo
+    rows = list(csv.DictReader(io.StringIO(render_csv(audit))))
+    assert len(rows) == sum(len(p.checks) for p in audit.providers)
+    assert [(r["vantage"] or None) for r in rows] == [f.vantage for p in audit.providers for f in p.checks]
+    dnssec = [r for r in rows if r["provider"] == "geodns" and r["check"] == "dns.dnssec" and not r["target"]]
+    assert sorted(r["vantage"] for r in dnssec) == ["eu", "us"]
+    # The TLS versions of the US-side server differ: the two rows are told apart by their vantage only.
+    tls = {r["vantage"]: r["status"] for r in rows if r["provider"] == "geodns" and r["check"] == "tls.protocols"
+           and r["target"] == "mx.geodns.example:25"}
+    assert tls == {"eu": "pass", "us": "warn"}
+    # Drawn from the catalog or computed over every vantage: no vantage.
+    assert {r["vantage"] for r in rows if r["check"] in ("jurisdiction.company", "hosting.summary", "transfer")} == {""}
 
 
 def test_a_different_mx_set_is_a_disagreement(geo: tuple[Audit, Settings]) -> None:

@@ -18,6 +18,7 @@ import yaml
 from auditor.catalog import Catalog, Provider
 from auditor.errors import CatalogError
 from auditor.findings import Audit, Finding, ProviderResult, Status
+from auditor.regions import decision_for
 from auditor.register.uses import RegisterFile, Use
 from auditor.vantages import one_per_check
 
@@ -28,22 +29,27 @@ PHRASES: dict[str, dict[str, str]] = {
     "processor": {"fr": "sous-traitant (art. 28)", "en": "processor (Art. 28)"},
     "controller": {"fr": "responsable de traitement distinct", "en": "separate controller"},
     "role_unknown": {"fr": "rôle non établi", "en": "role not established"},
-    "mech_none": {"fr": "Aucun transfert : importateur et serveurs portant les données dans l'UE/EEE",
+    "mech_none": {"fr": "Aucun transfert : importateur et serveurs portant les données dans l’UE/EEE",
                   "en": "No transfer: importer and data-carrying servers in the EU/EEA"},
-    "mech_adequacy": {"fr": "Décision d'adéquation : {decisions}", "en": "Adequacy decision: {decisions}"},
+    "mech_adequacy": {"fr": "Décision d’adéquation : {decisions}", "en": "Adequacy decision: {decisions}"},
     "dpf": {"fr": "cadre UE–États-Unis (DPF) : organisation certifiée", "en": "EU–US DPF: certified organisation"},
     "mech_safeguards": {"fr": "Aucune adéquation ne couvre {countries} : CCT requises (art. 46(2)(c), décision (UE) "
                                 "2021/914) et une AITD (voir la feuille)",
                         "en": "No adequacy decision covers {countries}: SCC required (Art. 46(2)(c), Decision (EU) "
                               "2021/914) and a transfer impact assessment (see its sheet)"},
-    "mech_unknown": {"fr": "Non établi par l'audit : à vérifier par le DPO", "en": "Not established by the audit: "
+    # the mechanism's name in step 2 of the worksheet: the audit's code in English, words in French
+    "mechanism_none": {"fr": "aucun transfert", "en": "none"},
+    "mechanism_adequacy": {"fr": "décision d’adéquation", "en": "adequacy"},
+    "mechanism_safeguards": {"fr": "garanties appropriées (art. 46)", "en": "safeguards"},
+    "mechanism_unknown": {"fr": "non établi", "en": "unknown"},
+    "mech_unknown": {"fr": "Non établi par l’audit : à vérifier par le DPO", "en": "Not established by the audit: "
                                                                               "for the DPO to check"},
     "importer": {"fr": "importateur {name} ({country})", "en": "importer {name} ({country})"},
     "servers": {"fr": "serveurs en {countries} ({roles})", "en": "servers in {countries} ({roles})"},
     "group": {"fr": "établissements du groupe : {countries} (accès à distance possible)",
               "en": "group establishments: {countries} (remote access possible)"},
     "starttls": {"fr": "STARTTLS sur {ok}/{all} MX", "en": "STARTTLS on {ok}/{all} MX"},
-    "tls_modern": {"fr": "TLS 1.2+ uniquement sur {ok}/{all} points d'accès", "en": "TLS 1.2+ only on {ok}/{all} "
+    "tls_modern": {"fr": "TLS 1.2+ uniquement sur {ok}/{all} points d’accès", "en": "TLS 1.2+ only on {ok}/{all} "
                                                                                   "endpoints"},
     "dane": {"fr": "DANE valide sur {ok}/{all} MX", "en": "DANE valid on {ok}/{all} MX"},
     "mta_sts": {"fr": "MTA-STS : {mode}", "en": "MTA-STS: {mode}"},
@@ -56,9 +62,9 @@ PHRASES: dict[str, dict[str, str]] = {
     "lab": {"fr": " (simulation de laboratoire)", "en": " (lab simulation)"},
     "tia_1": {"fr": "{importer} ; {servers} ; données : {data} ; finalité : {purpose}",
               "en": "{importer}; {servers}; data: {data}; purpose: {purpose}"},
-    "tia_2": {"fr": "Mécanisme établi par l'audit : {mechanism}. {basis}", "en": "Mechanism per the audit: "
+    "tia_2": {"fr": "Mécanisme établi par l’audit : {mechanism}. {basis}", "en": "Mechanism per the audit: "
                                                                                "{mechanism}. {basis}"},
-    "tia_3": {"fr": "Lois d'accès connues du catalogue : {laws}", "en": "Access laws known to the catalog: {laws}"},
+    "tia_3": {"fr": "Lois d’accès connues du catalogue : {laws}", "en": "Access laws known to the catalog: {laws}"},
     "tia_4": {"fr": "Mesures observées, candidates : {measures}", "en": "Measures observed, candidates: {measures}"},
     "tia_6": {"fr": "Audit de référence : {evidence}. Relancer `auditor scan` puis `auditor register` pour "
                     "réévaluer.", "en": "Baseline audit: {evidence}. Run `auditor scan` then `auditor register` "
@@ -67,7 +73,7 @@ PHRASES: dict[str, dict[str, str]] = {
     "invalid": {"fr": "invalide", "en": "invalid"},
     "level_attested": {"fr": "attestée par un tiers indépendant", "en": "attested by an independent body"},
     "level_stated": {"fr": "déclarée par le prestataire", "en": "stated by the provider"},
-    "level_third_party": {"fr": "page d'un tiers seulement", "en": "a third party's page only"},
+    "level_third_party": {"fr": "page d’un tiers seulement", "en": "a third party's page only"},
     "level_not_found": {"fr": "introuvable", "en": "not found"},
     "level_contradicted": {"fr": "contredite", "en": "contradicted"},
     "level_expired": {"fr": "expirée", "en": "expired"},
@@ -81,12 +87,12 @@ PHRASES: dict[str, dict[str, str]] = {
     "law_scored": {"fr": "pris en compte dans le score", "en": "counted in the score"},
     "law_risk": {"fr": "signalé comme risque, sans effet sur le score", "en": "shown as a risk, not scored"},
     "parent_unknown": {"fr": "société mère non connue", "en": "parent company not known"},
-    "unassessed": {"fr": "établi en {countries} : aucune loi d'accès recensée, non évalué",
+    "unassessed": {"fr": "établi en {countries} : aucune loi d’accès recensée, non évalué",
                    "en": "established in {countries}: no access law on record, not assessed"},
     "not_dpf": {"fr": "non connu comme certifié au titre du cadre UE–États-Unis (DPF)",
                 "en": "not known to be certified under the EU–US Data Privacy Framework"},
-    "operator": {"fr": "réseau d'hébergement exploité par {org} ({country}) : {law} peut l'atteindre (exposition de "
-                       "l'opérateur, non un constat d'accès)",
+    "operator": {"fr": "réseau d’hébergement exploité par {org} ({country}) : {law} peut l’atteindre (exposition de "
+                       "l’opérateur, non un constat d’accès)",
                  "en": "hosting network operated by {org} ({country}): {law} may reach it (an exposure of the "
                        "operator, not a finding of access)"},
 }
@@ -104,6 +110,12 @@ def say(key: str, lang: str, **values: object) -> str:
 
 def label(key: str, lang: str, **values: object) -> str:
     return str(texts()["labels"][key][lang]).format(**values)
+
+
+def reference(key: str, lang: str) -> str:
+    """A reference of register.yaml in the register's language (`text_fr` in French)."""
+    ref = texts()["references"][key]
+    return str(ref.get(f"text_{lang}") or ref["text"])
 
 
 @dataclass(frozen=True)
@@ -176,12 +188,22 @@ def _sts_mode(value: dict[str, Any], lang: str) -> str:
     return str(value.get("mode")) if value.get("valid") and value.get("mode") else say("invalid", lang)
 
 
-def _decisions(transfer: dict[str, Any]) -> list[str]:
+def _cited(decision: dict[str, Any], lang: str) -> str:
+    """A decision as the audit recorded it; in French, as a French document cites it (regions.yaml `reference_fr`,
+    which carries the date), when the data file still knows the decision the audit relied on."""
+    if lang == "fr":
+        known = decision_for(str(decision.get("id") or ""))
+        if known and known.reference_fr and known.reference == decision.get("reference"):
+            return known.reference_fr
+    return f"{decision['reference']} ({decision.get('date')})"
+
+
+def _decisions(transfer: dict[str, Any], lang: str) -> list[str]:
     seen: dict[str, str] = {}
     for place in [transfer.get("importer") or {}, *(transfer.get("destinations") or [])]:
         decision = place.get("decision") or {}
         if decision.get("reference"):
-            seen.setdefault(decision["id"], f"{decision['reference']} ({decision.get('date')})")
+            seen.setdefault(decision["id"], _cited(decision, lang))
     return list(seen.values())
 
 
@@ -190,7 +212,7 @@ def transfer_basis(provider: Provider, transfer: dict[str, Any], lang: str) -> s
     if mechanism == "none":
         return say("mech_none", lang)
     if mechanism == "adequacy":
-        text = say("mech_adequacy", lang, decisions="; ".join(_decisions(transfer)) or "—")
+        text = say("mech_adequacy", lang, decisions="; ".join(_decisions(transfer, lang)) or "—")
         if provider.company.on_dpf_list and "US" in _outside(transfer):
             text += "; " + say("dpf", lang)
         return text
@@ -285,6 +307,11 @@ def register_row(use: Use, provider: Provider, result: ProviderResult, audit: Au
             "; ".join(access_remarks(result, lang)), _evidence(audit, lang)]
 
 
+def _mechanism_key(transfer: dict[str, Any]) -> str:
+    key = f"mechanism_{transfer.get('mechanism') or 'unknown'}"
+    return key if key in PHRASES else "mechanism_unknown"
+
+
 def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit, lang: str) -> Sheet:
     """The six steps of EDPB Recommendations 01/2020 for one provider, pre-filled with what the audit knows."""
     transfer = _value(result, "transfer")
@@ -301,7 +328,7 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
             servers=servers + (f"; {group}" if group else ""),
             data="; ".join(use.data_categories) + ("; " + say("health", lang) if use.health_data else ""),
             purpose=use.purpose),
-        say("tia_2", lang, mechanism=transfer.get("mechanism") or "unknown",
+        say("tia_2", lang, mechanism=say(_mechanism_key(transfer), lang),
             basis=transfer_basis(provider, transfer, lang)),
         say("tia_3", lang, laws="; ".join(access_remarks(result, lang)) or label("none", lang)),
         say("tia_4", lang, measures="; ".join(security(result, lang)) or label("none", lang)),
@@ -315,8 +342,7 @@ def tia_sheet(use: Use, provider: Provider, result: ProviderResult, audit: Audit
     name = label("tia_sheet", lang, provider=provider.id)[:31]
     return Sheet(name, label("tia_title", lang, provider=provider.name),
                  [columns[k][lang] for k in ("step", "question", "audit", "dpo")], rows,
-                 [texts()["references"]["edpb_01_2020"]["text"], texts()["references"]["scc"]["text"],
-                  texts()["references"]["cnil_aitd"]["text"]])
+                 [reference(key, lang) for key in ("edpb_01_2020", "scc", "cnil_aitd")])
 
 
 def build(audit: Audit, catalog: Catalog, uses: RegisterFile, lines: dict[int, int], path: str, lang: str,
@@ -347,8 +373,9 @@ def build(audit: Audit, catalog: Catalog, uses: RegisterFile, lines: dict[int, i
     if audit.vantage.lab:
         notes.insert(0, label("lab", lang))
     refs = texts()["references"]
-    sources = [f"{columns[k][lang]}: {columns[k]['source']} — Art. {columns[k]['art']}" for k in columns]
-    sources += [f"{r['text']} — {r['url']}" for r in refs.values()]
+    sources = [label("source_line", lang, column=c[lang], source=c.get(f"source_{lang}") or c["source"], art=c["art"])
+               for c in columns.values()]
+    sources += [f"{reference(key, lang)} — {r['url']}" for key, r in refs.items()]
     register = Sheet(label("register_sheet", lang), label("title", lang), [columns[k][lang] for k in columns],
                      rows, notes)
     return RegisterDoc(label("title", lang), meta, [register, *sheets,

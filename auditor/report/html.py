@@ -20,7 +20,7 @@ from auditor.report.divergence import divergence_section
 from auditor.report.i18n import Translator
 from auditor.report.phrases import Phrases
 from auditor.report.summary import executive_summary
-from auditor.report.vantage import vantage_limits, vantage_line
+from auditor.report.vantage import audit_limits, cover_vantages, vantage_line
 from auditor.report.view import (
     CRITERION_SYMBOLS,
     FINDING_SYMBOLS,
@@ -228,7 +228,8 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
         "page_css": page_css(running_header(audit.audit_id, ctx.branding.client, tr),
                              tr.t("lab.banner_title") if audit.vantage.lab else None),
         "generated": tr.datetime(ctx.generated_at),
-        "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": vantage_limits(audit.vantage, tr),
+        "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": audit_limits(audit, tr),
+        "cover_vantages": cover_vantages(audit, tr),
         "divergence": divergence_section(audit, tr) if document == "report" else None,
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
         "changes": [_clean_change(c, names) for c in ctx.changes or []],

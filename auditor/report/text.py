@@ -77,7 +77,9 @@ def render_markdown(audit: Audit, ctx: ReportContext, document: Document = "repo
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-CSV_COLUMNS = ("provider", "check", "subject", "target", "status", "summary")
+# `vantage` last, so a reader of the six first columns is unaffected: the named vantage point that measured the
+# finding in an audit measured from several (docs/vantage.md), empty otherwise and for catalog-drawn findings.
+CSV_COLUMNS = ("provider", "check", "subject", "target", "status", "summary", "vantage")
 # Characters that make Excel, LibreOffice or Google Sheets read a cell as a formula (or a DDE call).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -89,7 +91,7 @@ def csv_cell(value: object) -> str:
 
 
 def render_csv(audit: Audit) -> str:
-    """One row per finding: provider id, check id, subject, target, status, summary (RFC 4180, CRLF)."""
+    """One row per finding: provider id, check id, subject, target, status, summary, vantage (RFC 4180, CRLF)."""
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
@@ -97,6 +99,7 @@ def render_csv(audit: Audit) -> str:
         for f in p.checks:
             writer.writerow([csv_cell(x) for x in (
                 clean(p.id, NAME_LIMIT), f.id, f.subject, f.target, str(f.status), f.summary,
+                clean(f.vantage, NAME_LIMIT) if f.vantage else None,
             )])
     return buf.getvalue()
 

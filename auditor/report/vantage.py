@@ -3,7 +3,10 @@ out (docs/vantage.md). Shared by the HTML and Markdown renderings; every word co
 
 from __future__ import annotations
 
-from auditor.findings import Vantage
+from dataclasses import dataclass
+
+from auditor.findings import Audit, Vantage
+from auditor.report.clean import NAME_LIMIT, clean
 from auditor.report.i18n import Translator
 
 
@@ -37,3 +40,30 @@ def vantage_limits(vantage: Vantage, tr: Translator) -> list[str]:
     if vantage.ipv6 is False:
         limits.append(tr.t("vantage.ipv6"))
     return limits
+
+
+@dataclass(frozen=True)
+class CoverVantage:
+    """One vantage point of an audit measured from several, as the cover lists it."""
+
+    name: str
+    host: str
+    resolver: str
+    line: str | None  # what it could test (`vantage_line`)
+
+
+def cover_vantages(audit: Audit, tr: Translator) -> list[CoverVantage]:
+    """Every vantage point of an audit measured from several, in order; empty for one (the cover then shows
+    `audit.vantage` as it always has). Names and hosts come from the workers' settings: cleaned."""
+    if len(audit.vantages) < 2:
+        return []
+    return [CoverVantage(clean(v.name or "?", NAME_LIMIT), clean(v.host, NAME_LIMIT), clean(v.resolver, NAME_LIMIT),
+                         vantage_line(v, tr)) for v in audit.vantages]
+
+
+def audit_limits(audit: Audit, tr: Translator) -> list[str]:
+    """The limits of the audit's vantage point; with several, each one's limits, naming the vantage it is of."""
+    if len(audit.vantages) < 2:
+        return vantage_limits(audit.vantage, tr)
+    return [tr.t("vantage.limit_from", name=clean(v.name or "?", NAME_LIMIT), limit=limit)
+            for v in audit.vantages for limit in vantage_limits(v, tr)]
