@@ -64,8 +64,10 @@ class Detail(BaseModel):
     """Why one finding cost a criterion points, as data a report can phrase in any language.
 
     `summary_key` says which kind of reason it is: `predicate` (a predicate over the value failed: `field`,
-    `observed`, `op` and `expected` say which), `missing` (the field is absent from the value), `error` (the
-    probe could not finish: `observed` is its summary), `no_finding` (the check produced no finding at all).
+    `observed`, `op` and `expected` say which), `missing` (the field is absent from the value), `unknown` (the
+    field is null and the rule reads null as "not known", e.g. a claim the catalog records as `unknown`),
+    `error` (the probe could not finish: `observed` is its summary), `no_finding` (the check produced no
+    finding at all).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,7 +75,7 @@ class Detail(BaseModel):
     check: str
     target: str | None = None  # the finding's target, else its subject; None for `no_finding`
     outcome: Literal["not_met", "not_verified"]
-    summary_key: Literal["predicate", "missing", "error", "no_finding"]
+    summary_key: Literal["predicate", "missing", "unknown", "error", "no_finding"]
     field: str | None = None  # dotted path into the value; None: the value itself (or the status)
     observed: Any = None
     op: str | None = None  # equals | in | not_in | empty | subset_of | gte | lte | status

@@ -183,3 +183,33 @@ def test_rgpd_never_says_a_provider_fits_health_data(rgpd: Audit, sante: Audit) 
     assert "patients" not in uses  # the health uses belong to the sante profile
     sante_uses = {u.id: u.verdict for u in provider(sante, "proton").score.uses}  # type: ignore[union-attr]
     assert sante_uses == {"patients": "unfit", "professionals": "unfit", "internal": "unfit"}
+
+
+# ---- review 2026-12-02: a claim the catalog records as `unknown` is "not verified", not "not met" -------------
+
+def test_unknown_claim_is_not_verified_not_failed(audit: Audit, rgpd: Audit, sante: Audit) -> None:
+    """Mailiz's HDS claim is `unknown` in the catalog (no certificate found in the sources read): the report
+    said "✘ not met — claimed: no value" while an absent claim said "? not verified". Both block; only
+    evidence against a claim makes it "not met"."""
+    [hds] = checks(audit, "mailiz", "claim.hds")
+    assert hds.value["claimed"] is None and hds.value["level"] is None
+    mailiz = row(sante, "mailiz", "hds_certified")
+    assert mailiz.status == "not_verified" and mailiz.points == 0
+    assert [(d.summary_key, d.outcome, d.field) for d in mailiz.details] == [("unknown", "not_verified", "claimed")]
+    score = provider(sante, "mailiz").score
+    assert score is not None and "hds_certified" in score.blockers and score.grade == "F"  # still blocks
+    # evidence against a claim still fails it: an expired approval, a claim the provider does not make
+    assert row(sante, "offshore", "hds_certified").status == "not_met"
+    [e2ee] = checks(audit, "posteo", "claim.e2ee")
+    assert e2ee.value["claimed"] is False
+    posteo = row(rgpd, "posteo", "e2ee_or_zero_access")
+    assert ("claim.e2ee", "not_met") in {(d.check, d.outcome) for d in posteo.details}
+    # the report says so in both languages, never "no value" for the claim
+    for lang, status, text, none in (
+            ("fr", "? non vérifié", "information non établie dans les sources consultées", "aucune valeur"),
+            ("en", "? not verified", "not established in the sources read", "no value")):
+        md = render_audit_markdown(score_audit(audit, "sante"), lang)
+        section = md[md.index("Mailiz"):]
+        lines = [line for line in section.splitlines() if "HDS" in line and status in line]
+        assert lines, lang
+        assert text in section and not [line for line in section.splitlines() if "HDS" in line and none in line]

@@ -100,6 +100,9 @@ def test_the_register_holds_one_row_per_use_prefilled_from_the_audit(db: Path, t
     mailiz = rows["Messagerie sécurisée de santé (MSSanté) avec les confrères"]
     assert "données de santé (art. 9)" in mailiz[column["Catégories de données"]]
     assert mailiz[column["Délais d’effacement (durée de conservation)"]].startswith("messages conservés 1 an")
+    # an HDS claim the catalog records as unknown is "not established", never "not claimed" (review 2026-12-02)
+    measures = mailiz[column["Mesures de sécurité observées (art. 32)"]]
+    assert "HDS : non établi dans les sources consultées" in measures and "HDS : non revendiqué" not in measures
     for row in rows.values():
         assert "(simulation de laboratoire)" in row[column["Preuve (audit, date)"]]
     # the transfer impact assessment: six steps, each answer the DPO owes marked as such

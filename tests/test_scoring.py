@@ -117,6 +117,21 @@ def test_absent_field_is_not_verified_never_met() -> None:
     assert "verified missing" in result.why[0]
 
 
+def test_null_read_as_not_known_is_not_verified_unless_a_known_fact_fails() -> None:
+    claim = rule("claim.hds", {"field": "claimed", "equals": True, "if_null": "not_verified"},
+                 {"field": "level", "in": ["attested"], "if_null": "not_verified"})
+    unknown = evaluate_rule(claim, [finding("claim.hds", {"claimed": None, "level": None}, "info")])
+    assert unknown.outcome == Outcome.UNKNOWN and "claimed, level not known" in unknown.why[0]
+    assert [(d.summary_key, d.outcome) for d in unknown.details] == [("unknown", "not_verified")]
+    # not claimed: a known fact fails, whatever is null beside it
+    assert evaluate_rule(claim, [finding("claim.hds", {"claimed": False, "level": None}, "info")]).outcome \
+        == Outcome.NOT_MET
+    assert evaluate_rule(claim, [finding("claim.hds", {"claimed": True, "level": "expired"}, "fail")]).outcome \
+        == Outcome.NOT_MET
+    # without if_null a null still fails: a missing fact is never a good one
+    assert outcome({"field": "claimed", "equals": True}, {"claimed": None}) == Outcome.NOT_MET
+
+
 def test_optional_absent_field_does_not_apply_but_present_one_counts() -> None:
     r = rule("j", {"field": "country", "not_in": ["US"]}, {"field": "parent", "not_in": ["US"], "optional": True})
     assert evaluate_rule(r, [finding("j", {"country": "IE"})]).outcome == Outcome.MET
@@ -173,6 +188,8 @@ def test_list_of_expects_all_must_hold_and_first_failure_is_named() -> None:
     {"field": "mode", "value": "enforce"},  # value reads the whole value
     {"in": []},  # empty list
     {"equals": 1, "optional": True},  # optional needs a field
+    {"equals": 1, "if_null": "not_verified"},  # if_null needs a field
+    {"field": "a", "equals": 1, "if_null": "pass"},  # a null is never a pass
     {"field": "a b", "equals": 1},  # not a path
     {"field": "a", "like": "x"},  # unknown operator
     {"status": ["passed"]},  # not a status

@@ -55,6 +55,8 @@ PHRASES: dict[str, dict[str, str]] = {
     "mta_sts": {"fr": "MTA-STS : {mode}", "en": "MTA-STS: {mode}"},
     "claim": {"fr": "{name} : {state}", "en": "{name}: {state}"},
     "not_claimed": {"fr": "non revendiqué", "en": "not claimed"},
+    "claim_unknown": {"fr": "non établi dans les sources consultées", "en": "not established in the sources read"},
+    "claim_unverified": {"fr": "revendiqué, preuve non vérifiée", "en": "claimed, evidence not verified"},
     "level": {"fr": "revendiqué, preuve : {level}", "en": "claimed, evidence: {level}"},
     "evidence": {"fr": "audit {audit} du {date}", "en": "audit {audit} of {date}"},
     "lab": {"fr": " (simulation de laboratoire)", "en": " (lab simulation)"},
@@ -167,7 +169,13 @@ def security(result: ProviderResult, lang: str) -> list[str]:
             continue
         level = value.get("level")
         shown = say(f"level_{level}", lang) if f"level_{level}" in PHRASES else str(level)
-        state = say("level", lang, level=shown) if value.get("claimed") and level else say("not_claimed", lang)
+        claimed = value.get("claimed")
+        if claimed and level:
+            state = say("level", lang, level=shown)
+        elif claimed is False:
+            state = say("not_claimed", lang)
+        else:  # unknown is not "not claimed"; a claim whose page could not be read is not verified
+            state = say("claim_unknown" if claimed is None else "claim_unverified", lang)
         if name == "hds" and value.get("valid_until") and level == "attested":
             state += f" ({value['valid_until']})"
         measures.append(say("claim", lang, name=name.upper() if name != "zero_access" else "zero-access", state=state))

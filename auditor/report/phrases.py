@@ -97,6 +97,8 @@ class Phrases:
                         observed=self.value(d.check, d.field, d.observed), expected=self.expected(d))
         elif d.summary_key == "missing":
             text = tr.t("detail.missing", label=self.field_label(d.check, d.field))
+        elif d.summary_key == "unknown":
+            text = tr.t("detail.unknown", check=self.check_label(d.check))
         elif d.summary_key == "error":
             text = tr.t("detail.error", check=self.check_label(d.check))
         else:

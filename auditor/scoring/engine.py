@@ -153,12 +153,16 @@ def _judge(rule: Rule, finding: Finding) -> tuple[Outcome, str, Detail | None]:
                 _detail(finding, Outcome.UNKNOWN, "error", observed=finding.summary))
     failed: list[tuple[str, Detail]] = []
     missing: list[Expect] = []
+    unknown: list[Expect] = []
     for expect in rule.expect:
         observed = finding.status if expect.operator == "status" else _lookup(finding.value, expect.field)
         if observed is _ABSENT:
             if not expect.optional:
                 missing.append(expect)
             continue  # an optional field that is absent: this predicate does not apply
+        if observed is None and expect.if_null == "not_verified":
+            unknown.append(expect)  # a fact recorded as not known: not verified, unless a known one fails
+            continue
         if not _holds(expect, finding, observed):
             name = expect.field or ("status" if expect.operator == "status" else "value")
             failed.append((f"{name} is {show(observed)}, expected {expect.describe()}",
@@ -167,6 +171,10 @@ def _judge(rule: Rule, finding: Finding) -> tuple[Outcome, str, Detail | None]:
         # the first failed predicate is the one a reader needs; the others follow from fixing it or not
         text, detail = failed[0]
         return Outcome.NOT_MET, f"{_where(finding)}: {text}", detail
+    if unknown:
+        names = ", ".join(str(e.field) for e in unknown)
+        return (Outcome.UNKNOWN, f"{_where(finding)}: not verified ({names} not known)",
+                _detail(finding, Outcome.UNKNOWN, "unknown", unknown[0]))
     if missing:
         names = ", ".join(str(e.field) for e in missing)
         return (Outcome.UNKNOWN, f"{_where(finding)}: not verified ({names} missing)",

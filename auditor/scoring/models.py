@@ -86,6 +86,10 @@ class Expect(_Frozen):
     # optional: the field may be absent (e.g. `parent_country` of a company without a parent); the predicate
     # then does not apply. Without it an absent field leaves the finding "not verified", never passed.
     optional: bool = False
+    # if_null: not_verified: a null here means "not known" (a catalog claim recorded as `unknown`), so the
+    # finding leaves the rule not verified rather than not met, unless another predicate fails on a known
+    # value. Without it a null fails the predicate: a missing fact is never a good one.
+    if_null: Literal["fail", "not_verified"] = "fail"
 
     @model_validator(mode="after")
     def _one_operator(self) -> Expect:
@@ -97,6 +101,8 @@ class Expect(_Frozen):
             raise ValueError(f"`{self.operator}` reads the whole finding; drop `field` or use `equals`")
         if self.optional and self.field is None:
             raise ValueError("`optional` applies to a field that may be absent; name the `field`")
+        if self.if_null != "fail" and self.field is None:
+            raise ValueError("`if_null` applies to a field whose value may be null; name the `field`")
         return self
 
     @property
