@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from auditor import __version__, cli_evidence, cli_history, cli_report
+from auditor.campaign import RESUME_LATEST
 from auditor.console import fail, warn
 from auditor.distributed.cli import Attempts, BrokerCa, BrokerDeadline, BrokerUrl, KeyFile, Vantage
 from auditor.errors import EXIT_USAGE, AuditorError, ConfigError
@@ -67,6 +68,16 @@ def scan(
         envvar="AUDITOR_PROVIDERS", help="The catalog (default: ./providers.yaml, else the one shipped with auditor).",
         show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option(help="Audit only this provider id (repeatable).")] = None,
+    domains: Annotated[Path | None, typer.Option(
+        help="A bulk campaign: audit the mail domains of FILE (one per line, # comments) for transport security "
+             "instead of the catalog's providers.", show_default=False)] = None,
+    resume: Annotated[str | None, typer.Option(
+        metavar="[AUDIT_ID]",
+        help="Complete an interrupted audit instead of starting one: AUDIT_ID, or without it the latest "
+             "incomplete audit of the same domains (or providers). Finished providers are not scanned again.",
+        show_default=False)] = None,
+    units_in_flight: Annotated[int | None, typer.Option(
+        help="Providers (domains) audited at once; the others wait without their deadline running.")] = None,
     resolver: Resolver = None, trust_anchor: TrustAnchor = None, ca_bundle: CaBundle = None,
     pki_roots: PkiRoots = None, geoip_db: GeoipDb = None, db: Db = None, profile: Profile = None, config: Config = None,
     timeout: Timeout = None, concurrency: Concurrency = None, port_map: PortMap = None,
@@ -98,11 +109,12 @@ def scan(
     try:
         request = ScanRequest.build(
             catalog=providers or default_catalog(), only=only or [], config=config, json_out=json_out,
-            html_out=html_out, cron=cron,
+            html_out=html_out, cron=cron, domains=domains, resume=resume,
             notify_flags={"webhook": notify_webhook, "email": notify_email},
             flags=_settings_flags(resolver=resolver, trust_anchor=trust_anchor, ca_bundle=ca_bundle,
                                   pki_roots=pki_roots, geoip_db=geoip_db, db=db, profile=profile, timeout=timeout,
-                                  concurrency=concurrency, port_map=port_map, reports_dir=reports_dir, lang=lang,
+                                  concurrency=concurrency, units_in_flight=units_in_flight,
+                                  port_map=port_map, reports_dir=reports_dir, lang=lang,
                                   lab=lab, smtp_untestable_ok=smtp_untestable_ok,
                                   reference_domains=reference_domains, resolver_candidates=resolver_candidates,
                                   vantage_name=vantage_name))
@@ -251,6 +263,7 @@ def main() -> None:
     # sslyze loads its bundled trust stores, one of which holds a certificate newer cryptography frowns upon.
     warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive")
     code: int | str | None = 0
+    sys.argv = optional_value(sys.argv, "--resume", RESUME_LATEST)
     try:
         app()
     except SystemExit as exc:
@@ -262,6 +275,17 @@ def main() -> None:
         warn(str(exc))
         code = exc.exit_code or EXIT_USAGE
     _exit(code)
+
+
+def optional_value(argv: list[str], option: str, implied: str) -> list[str]:
+    """`option` given without its value (last, or followed by another option) gets `implied`: typer's parser
+    has no options with an optional value, and `scan --resume [AUDIT_ID]` needs one."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == option and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(implied)
+    return out
 
 
 def _exit(code: int | str | None) -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+from auditor.campaign import RESUME_LATEST, CampaignTarget, providers_from_domains
 from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
-from auditor.errors import EXIT_OK, EXIT_REGRESSION
+from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
 from auditor.files import write_private
 from auditor.findings import Audit, ProviderResult, Vantage
 from auditor.lock import ScanLock, lock_path
@@ -42,6 +43,7 @@ class ScanRequest:
     default_stem: str = "audit"
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     broker: CampaignOptions | None = None  # through a broker's workers (docs/distributed.md); None: in-process
+    resume: str | None = None  # RESUME_LATEST or an audit id (prefix): complete that interrupted audit
 
     def through(self, broker: CampaignOptions) -> ScanRequest:
         return replace(self, broker=broker)
@@ -49,15 +51,23 @@ class ScanRequest:
     @classmethod
     def build(cls, *, catalog: Path, only: list[str], config: Path | None, json_out: Path | None,
               html_out: Path | None, cron: bool, flags: dict[str, Any],
-              notify_flags: Mapping[str, str | None] | None = None) -> ScanRequest:
+              notify_flags: Mapping[str, str | None] | None = None, domains: Path | None = None,
+              resume: str | None = None) -> ScanRequest:
         """`notify_flags`: `--notify-webhook` / `--notify-email` as {"webhook": …, "email": …} when the
-        command line has them; the environment is read either way (see auditor.notify)."""
+        command line has them; the environment is read either way (see auditor.notify). `domains`: a bulk
+        campaign's domain file (auditor.campaign) instead of the catalog."""
         settings = load_settings(flags, config=config)
-        providers = _select(load_catalog(catalog), only)
+        if domains is not None:
+            if only:
+                raise ConfigError("--only selects catalog providers; with --domains, edit the domain file instead")
+            providers = providers_from_domains(domains)
+        else:
+            providers = _select(load_catalog(catalog), only)
         notify = NotifyConfig.load(notify_flags, file=notify_file_settings(config))
         if cron:
             notify.validate()  # a typo in the address must fail now (exit 2), not after an hour of scanning
-        return cls(settings, providers, json_out, html_out, cron, notify=notify)
+        return cls(settings, providers, json_out, html_out, cron, notify=notify, resume=resume,
+                   default_stem="campaign" if domains is not None else "audit")
 
 
 def _select(catalog: Catalog, only: list[str]) -> list[Provider]:
@@ -65,17 +75,43 @@ def _select(catalog: Catalog, only: list[str]) -> list[Provider]:
 
 
 @contextmanager
-def _progress(total: int, quiet: bool) -> Iterator[Callable[[ProviderResult], None]]:
-    """A progress bar on a terminal; nothing under cron or when stderr is not a TTY."""
+def _progress(total: int, quiet: bool, done: int = 0) -> Iterator[Callable[[ProviderResult], None]]:
+    """A progress bar on a terminal (done of total, providers per minute, time left); nothing under cron or
+    when stderr is not a TTY. `done`: providers already audited (a resumed audit)."""
     if quiet or not sys.stderr.isatty():
         yield lambda result: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), transient=True) as bar:
-        task = bar.add_task("", total=total)
+    with Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), _rate_column(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                  transient=True) as bar:
+        task = bar.add_task("", total=total, completed=done)
         yield lambda result: bar.update(task, advance=1, description=result.id)
+
+
+def _rate_text(per_second: float | None) -> str:
+    return "" if not per_second else f"{per_second * 60:,.0f}/min"
+
+
+def _rate_column() -> Any:
+    """Providers per minute, from rich's own speed estimate (over the last half minute). Built here: rich is
+    imported only when a terminal shows the bar."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(_rate_text(task.speed))
+
+    return Rate()
 
 
 def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str,
@@ -94,39 +130,81 @@ def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, la
     return written
 
 
-def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broker: CampaignOptions | None = None
-            ) -> Audit:
+def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broker: CampaignOptions | None = None,
+            resume: str | None = None) -> Audit:
     """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete.
-    `broker`: the units run on the broker's workers instead of in this process."""
+    `broker`: the units run on the broker's workers instead of in this process. `resume`: RESUME_LATEST or an
+    audit id: complete that interrupted audit (`resumable`) instead of starting one, in this process. A bulk
+    campaign's domains are not scored (README "Bulk campaigns")."""
     from auditor.store import Store
 
-    with Store.open(settings.db) as store, _progress(len(providers), quiet) as tick:
-        audit_ref: dict[str, str] = {}
+    campaign = any(isinstance(p, CampaignTarget) for p in providers)
+    keep = not (campaign and broker is None)  # a campaign's results are read back once, at the end
+    with Store.open(settings.db) as store:
+        prior = resumable(store, resume, providers, quiet=quiet) if resume is not None else None
+        if prior is not None and broker is not None:
+            raise ConfigError("--resume completes an audit in this process; fix: run it without --broker")
+        with _progress(len(providers), quiet, done=len(prior.providers) if prior else 0) as tick:
+            audit_ref: dict[str, str] = {"id": prior.audit_id} if prior else {}
 
-        def on_start(audit: Audit) -> None:
-            audit_ref["id"] = audit.audit_id
-            store.begin_audit(audit)
+            def on_start(audit: Audit) -> None:
+                audit_ref["id"] = audit.audit_id
+                store.begin_audit(audit)
 
-        def on_provider(result: ProviderResult) -> None:
-            store.add_provider(audit_ref["id"], result)
-            tick(result)
+            def on_provider(result: ProviderResult) -> None:
+                store.add_provider(audit_ref["id"], result)
+                tick(result)
 
-        if broker is None:
-            audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                         rdap_cache=store, pages=store))
-        else:
-            from auditor.distributed.coordinator import Coordinator
+            if broker is None:
+                audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
+                                             rdap_cache=store, pages=store, resume=prior, keep=keep))
+            else:
+                from auditor.distributed.coordinator import Coordinator
 
-            audit = Coordinator(broker, providers, settings).run(on_start=on_start, on_provider=on_provider)
-        return _score_and_close(store, audit, settings)
+                audit = Coordinator(broker, providers, settings).run(on_start=on_start, on_provider=on_provider)
+        if not keep:
+            audit = audit.model_copy(update={"providers": _in_order(store.load_audit(audit.audit_id), providers)})
+        return _score_and_close(store, audit, settings, score=not campaign)
 
 
-def _score_and_close(store: Store, audit: Audit, settings: Settings) -> Audit:
-    """Score a stored audit's providers, mark it complete and seal it; the scored audit."""
+def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bool) -> Audit | None:
+    """The interrupted audit to complete: `resume` names it (an id or a prefix), or RESUME_LATEST takes the
+    latest incomplete audit whose providers are all among this run's (None, with a note, when there is none:
+    the run starts a new audit). A complete audit, or one holding providers this run does not have, is
+    refused (ConfigError: exit 2)."""
+    wanted = {p.id for p in providers}
+    if resume == RESUME_LATEST:
+        audit_id = store.latest_incomplete(wanted)
+        if audit_id is None:
+            if not quiet:
+                warn("no interrupted audit of these providers to resume: starting a new one")
+            return None
+    else:
+        audit_id = store.resolve_id(resume)
+    audit = store.load_audit(audit_id)
+    if audit.complete:
+        raise ConfigError(f"audit {audit_id} is complete: nothing to resume; fix: run without --resume")
+    extra = sorted({p.id for p in audit.providers} - wanted)
+    if extra:
+        raise ConfigError(f"audit {audit_id} holds {len(extra)} provider(s) this run does not have "
+                          f"({', '.join(extra[:3])}); fix: resume with the same --domains file or catalog")
+    return audit
+
+
+def _in_order(stored: Audit, providers: list[Provider]) -> list[ProviderResult]:
+    """The stored results in the run's order (the store keeps them in the order they finished)."""
+    by_id = {p.id: p for p in stored.providers}
+    return [by_id[p.id] for p in providers]
+
+
+def _score_and_close(store: Store, audit: Audit, settings: Settings, *, score: bool = True) -> Audit:
+    """Score a stored audit's providers (unless `score` is False: a bulk campaign), mark it complete and seal
+    it; the scored audit."""
     from auditor.evidence.seal import seal
     from auditor.scoring import score_audit
 
-    audit = score_audit(audit, settings.profile)
+    if score:
+        audit = score_audit(audit, settings.profile)
     for p in audit.providers:
         if p.score is not None:
             store.set_score(audit.audit_id, p.id, p.score)
@@ -180,7 +258,7 @@ def run(request: ScanRequest) -> int:
     if request.cron:
         return run_cron(request)
     s = request.settings
-    audit = execute(s, request.providers, quiet=False, broker=request.broker)
+    audit = execute(s, request.providers, quiet=False, broker=request.broker, resume=request.resume)
     json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
     html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
     written = write_outputs(audit, json_out, html_out, s.lang)
@@ -248,7 +326,7 @@ def run_cron(request: ScanRequest) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with ScanLock(lock_path(s.db)):
-            audit = execute(s, request.providers, quiet=True, broker=request.broker)
+            audit = execute(s, request.providers, quiet=True, broker=request.broker, resume=request.resume)
             json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
             html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
             written = write_outputs(audit, json_out, html_out, s.lang)

@@ -26,7 +26,8 @@ DEFAULT_TRUST_ANCHOR = DATA_DIR / "root-anchors.zone"
 # people edit); in a wheel, a copy of it (setuptools follows the link).
 PACKAGED_CATALOG = DATA_DIR / "providers.yaml"
 CATALOG_NAME = "providers.yaml"
-DEMO_DB_NAME = "demo.sqlite"  # `auditor demo` keeps its audits next to its reports, apart from real ones
+DEMO_DB_NAME = "demo.sqlite"
+UNITS_IN_FLIGHT = 64  # `auditor demo` keeps its audits next to its reports, apart from real ones
 
 
 def default_db() -> Path:
@@ -96,6 +97,9 @@ class Settings(BaseModel):
     tls_connections: int = Field(default=5, ge=1, le=64)  # handshakes in flight in one TLS scan (sslyze's default)
     dns_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=1, le=4096)  # DNS questions on the wire at once
     tls_scans: int = Field(default=32, ge=1, le=256)  # TLS scans at once in a run (bounds threads and memory)
+    # Providers (units) audited at once; the others wait as plain objects, their deadline not yet running
+    # (docs/architecture.md "Scheduler": the default from the 1,000- and 10,000-domain benchmarks).
+    units_in_flight: int = Field(default=UNITS_IN_FLIGHT, ge=1, le=4096)
     notify_deadline: float = Field(default=30.0, gt=0, le=600)  # one notification, name lookup to answer
     port_map: dict[int, int] = Field(default_factory=dict)
     db: Path = Field(default_factory=default_db)

@@ -319,14 +319,15 @@ def render(measures: list[Measure], peer_runs: list[PeerRun], started: float, ar
         "(auditor/lab/relay.py). Lab and scanner run in separate processes; RSS"
         f" and CPU are the scanner's. Settings: defaults except {TUNING or 'none'}.",
         "",
-        "| workload | RTT | domains | wall | domains/min | p50 / p95 per provider | peak RSS | CPU scanner / lab |"
-        " B_min | B_design (H) | wall / B_design | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | RTT | lab build | domains | wall | domains/min | p50 / p95 per provider | peak RSS |"
+        " CPU scanner / lab | B_min | B_design (H) | wall / B_design | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in measures:
         ratio = m.wall / m.bound_design if m.wall and m.bound_design else None
         lines.append(
-            f"| {m.workload} | {m.rtt_ms:g} ms | {m.domains} | {_f(m.wall, 1, ' s')} | {_f(m.per_minute, 0)} | "
+            f"| {m.workload} | {m.rtt_ms:g} ms | {_f(m.lab_startup, 1, ' s')} | {m.domains} | {_f(m.wall, 1, ' s')} | "
+            f"{_f(m.per_minute, 0)} | "
             f"{_f(m.p50, 1)} / {_f(m.p95, 1)} s | {_f(m.rss_mb, 0, ' MB')} | "
             f"{_f(m.cpu_s, 1)} / {_f(m.lab_cpu_s, 1)} s | "
             f"{_f(m.bound_min, 2, ' s')} | {_f(m.bound_design, 2, ' s')}"
@@ -357,7 +358,7 @@ def main() -> None:
     ap.add_argument("--no-mass-peer", action="store_true", help="skip testssl.sh on every MX at once (minutes)")
     ap.add_argument("--timeout", type=float, default=1500, help="seconds one measurement may take")
     ap.add_argument("--out", type=Path, default=None)
-    knobs = ("per_host", "tls_connections", "tls_scans", "dns_in_flight", "probe_deadline")
+    knobs = ("per_host", "tls_connections", "tls_scans", "dns_in_flight", "probe_deadline", "units_in_flight")
     for knob in knobs:
         kind = float if knob == "probe_deadline" else int
         ap.add_argument("--" + knob.replace("_", "-"), type=kind, help=f"experiment: the {knob} setting")
@@ -374,7 +375,7 @@ def main() -> None:
         workloads.append(("catalog", [ROOT / "providers.yaml", LAB_CATALOG], OVERLAY))
     for n in (int(s) for s in args.sizes.split(",") if s):
         cat, ov = write_synthetic(work, n)
-        workloads.append((f"synthetic {n}", [cat], ov))
+        workloads.append((f"{n:,} synthetic domains in-process", [cat], ov))
     measures: list[Measure] = []
     net = 90
     for name, catalogs, overlay in workloads:
@@ -382,7 +383,8 @@ def main() -> None:
             net += 1
             print(f"bench: {name} at {rtt:g} ms …", file=sys.stderr, flush=True)
             m = measure(name, catalogs, overlay, rtt, net, args.timeout)
-            print(f"bench:   {_f(m.wall, 1, ' s')}, {_f(m.rss_mb, 0, ' MB')} {m.note}", file=sys.stderr, flush=True)
+            print(f"bench:   lab {_f(m.lab_startup, 1, ' s')}, scan {_f(m.wall, 1, ' s')}, {_f(m.rss_mb, 0, ' MB')}, "
+                  f"{m.errors} errors ({m.crashes} deadline/crash) {m.note}", file=sys.stderr, flush=True)
             for text, count in m.top_errors:
                 print(f"bench:     {count} × {text}", file=sys.stderr, flush=True)
             measures.append(m)

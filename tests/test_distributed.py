@@ -163,6 +163,27 @@ def test_two_workers_give_the_in_process_findings(lab: Lab, lab_settings: Settin
 
 
 @needs_redis
+def test_a_bulk_campaign_through_the_broker(lab: Lab, broker: LocalRedis, key_file: Path, workers: Workers,
+                                            tmp_path: Path) -> None:
+    """`scan --domains FILE --broker`: each domain travels to a worker as a campaign target (not a catalog
+    entry, whose id cannot hold dots) and comes back unscored, its catalog-only checks skipped."""
+    workers.start(broker.url(), 1)
+    listing = tmp_path / "domains.txt"
+    listing.write_text("# two of the lab's mail domains\nposteo.de\ntutanota.de\n")
+    db = tmp_path / "audits.sqlite"
+    run = _cli("scan", *lab.flags().split(), "--domains", str(listing), "--key-file", str(key_file), "--db", str(db),
+               "--reports-dir", str(tmp_path), "--broker-deadline", str(DEADLINE), env={"AUDITOR_BROKER": broker.url()})
+    assert run.returncode == 0, run.stderr
+    with Store.open(db) as store:
+        audit = store.load_audit()
+    assert [p.id for p in audit.providers] == ["posteo.de", "tutanota.de"]
+    for result in audit.providers:
+        checks = {c.id: c for c in result.checks}
+        assert result.score is None and checks["jurisdiction.company"].status.value == "skip"
+        assert checks["smtp.starttls"].status.value == "pass" and "scan.unit" not in checks
+
+
+@needs_redis
 def test_a_worker_killed_mid_unit_has_its_unit_finished_by_another(
         lab_settings: Settings, broker: LocalRedis, workers: Workers) -> None:
     """kill -9 of the worker running a unit: the broker redelivers it (late acknowledgement), the other worker

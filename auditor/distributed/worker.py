@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.catalog import Provider
+from auditor.campaign import provider_from_json
 from auditor.console import warn
 from auditor.distributed.engine import TASK_NAME, check_connection, make_app
 from auditor.distributed.messages import (
@@ -87,7 +87,7 @@ class UnitHandler:
         self._publish(unit, "started", redelivered=redelivered)
         started = time.monotonic()
         try:
-            provider = Provider.model_validate(unit.provider)
+            provider = provider_from_json(unit.provider)  # a catalog entry or a campaign's domain
             check_vantage(self.vantage, [provider], self.config.settings)
             result = run_unit(provider, self.config.settings, self.vantage)
         except Exception as exc:  # a unit that cannot run is reported, never lost

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -80,13 +81,15 @@ class LabResolver:
 
     def __init__(
         self, zones: ZoneSet, faults: Mapping[tuple[dns.name.Name, dns.rdatatype.RdataType | None], str] | None = None,
-        mode: str = "validating",
+        mode: str = "validating", questions: Counter[tuple[str, str]] | None = None,
     ) -> None:
         if mode not in RESOLVER_MODES:
             raise ValueError(f"unknown resolver mode {mode!r}; known: {', '.join(RESOLVER_MODES)}")
         self.zones = zones
         self.faults = dict(faults or {})
         self.mode = mode
+        # (name, type) -> times asked: what tests read to prove a question was (or was not) asked again
+        self.questions = questions if questions is not None else Counter()
 
     # --- wire level -------------------------------------------------------------------------------------
     def handle_wire(self, wire: bytes, tcp: bool) -> bytes | None:
@@ -145,6 +148,7 @@ class LabResolver:
             response.set_rcode(dns.rcode.FORMERR)
             return response
         q = query.question[0]
+        self.questions[(q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype))] += 1
         if q.rdclass != dns.rdataclass.IN:
             response.set_rcode(dns.rcode.REFUSED)
             return response

@@ -26,6 +26,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -102,6 +103,7 @@ class Lab:
         self._workdir = workdir  # a temporary directory is made on first use when None
         self.mailbox: list[Delivered] = []
         self.requests: list[Request] = []
+        self.questions: Counter[tuple[str, str]] = Counter()  # DNS questions asked of any lab resolver
         self.world = World()
         self.zones = ZoneSet()
         self.view_zones: dict[str, ZoneSet] = {}  # DNS views (geo-DNS): the same zones, some names answered otherwise
@@ -311,7 +313,7 @@ class Lab:
         faults = {}
         for f in self.world.dns_faults:
             faults[f.key()] = f.fault
-        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults, mode),
+        servers: list[_Server] = [DnsServer(LabResolver(self.zones, faults, mode, self.questions),
                                             f"127.{self.net}.0.{RESOLVER_OCTETS[mode]}", self.dns_port)
                                   for mode in RESOLVER_MODES]
         # One validating resolver per DNS view (geo-DNS), on its own address.

@@ -500,7 +500,12 @@ def build_world(
     b.render_pages()
     b.sinks()
     for zone in _as_list(overlay.get("zones")):
-        b.world.zones.setdefault(_fqdn(zone), SigningPolicy())
+        if isinstance(zone, dict):  # {name, dnssec, nsec3, opt_out}: a zone signed its own way (a TLD like .com)
+            b.world.zones.setdefault(_fqdn(str(zone["name"])), SigningPolicy(
+                signed=bool(zone.get("dnssec", True)), nsec3=bool(zone.get("nsec3", False)),
+                extra={"opt_out": True} if zone.get("opt_out") else {}))
+        else:
+            b.world.zones.setdefault(_fqdn(zone), SigningPolicy())
     return b.world
 
 

@@ -47,6 +47,7 @@ from dns.dnssecalgs.rsa import (
 )
 
 from auditor.errors import ConfigError, NetworkUnavailable
+from auditor.lru import Lru
 
 Algorithm = dns.dnssectypes.Algorithm
 
@@ -251,13 +252,20 @@ class _Zone:
     bogus: str | None = None  # set when the keys failed: a cached failure stays a failure
 
 
+# Zones and zone cuts remembered per run: the shared ones (root, TLDs, hosting zones) stay, a campaign's
+# one-off domains are forgotten.
+VALIDATION_CACHE_ENTRIES = 4096
+
+
 @dataclass
 class ValidationCache:
-    """DNSKEY and DS outcomes by zone/name, shareable across validations of one run (same anchors, same clock)."""
+    """DNSKEY and DS outcomes by zone/name, shareable across validations of one run (same anchors, same clock).
 
-    zones: dict[dns.name.Name, _Zone] = field(default_factory=dict)
-    cuts: dict[dns.name.Name, tuple[str, Any]] = field(default_factory=dict)
-    chain: dict[dns.name.Name, dict[str, Any]] = field(default_factory=dict)
+    Bounded (auditor.lru): `zones` and `chain` are written and read together, so they forget the same zones."""
+
+    zones: Lru[dns.name.Name, _Zone] = field(default_factory=lambda: Lru(VALIDATION_CACHE_ENTRIES))
+    cuts: Lru[dns.name.Name, tuple[str, Any]] = field(default_factory=lambda: Lru(VALIDATION_CACHE_ENTRIES))
+    chain: Lru[dns.name.Name, dict[str, Any]] = field(default_factory=lambda: Lru(VALIDATION_CACHE_ENTRIES))
 
 
 _RANK: dict[str, int] = {"secure": 0, "insecure": 1, "indeterminate": 2, "bogus": 3}

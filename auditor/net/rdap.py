@@ -28,12 +28,14 @@ from typing import Any, Protocol
 from ipwhois.net import IPV4_DNS_ZONE, IPV6_DNS_ZONE
 from ipwhois.rdap import RIR_RDAP, _RDAPEntity, _RDAPNetwork
 
+from auditor.lru import Lru
 from auditor.net.dns import DnsError, Resolver, txt_strings
 from auditor.net.http import HttpFetcher
 
 DEFAULT_TTL = 7 * 24 * 3600.0  # seconds a stored answer is reused: RIR registrations change rarely
 MAX_RDAP_BYTES = 256 * 1024  # RDAP network objects are a few KiB; anything far larger is not one
 MAX_ORG = 200
+RDAP_RUN_ENTRIES = 4096  # owners remembered per run (a campaign's hosts come and go; the store keeps them all)
 MAX_IN_FLIGHT = 4  # concurrent RDAP requests per run: the RIRs rate-limit (ARIN and RIPE answer 429)
 RDAP_ACCEPT = {"Accept": "application/rdap+json, application/json;q=0.9"}
 
@@ -192,7 +194,7 @@ class RdapClient:
         self.http = http
         self.cache = cache
         self.ttl = ttl
-        self._runs: dict[str, asyncio.Future[NetworkOwner]] = {}
+        self._runs: Lru[str, asyncio.Future[NetworkOwner]] = Lru(RDAP_RUN_ENTRIES)  # bounded: auditor.lru
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def lookup(self, ip: str) -> NetworkOwner:

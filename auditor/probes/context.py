@@ -16,6 +16,7 @@ from cryptography import x509
 
 from auditor.errors import ConfigError
 from auditor.findings import Finding, Vantage
+from auditor.lru import Lru
 from auditor.net.certs import load_bundle
 from auditor.net.dns import Resolver
 from auditor.net.dnssec import DnssecResult, TrustAnchors, ValidationCache, load_trust_anchors, query_via, validate
@@ -31,6 +32,9 @@ from auditor.trust_spaces import SpaceAnchors, anchors, load_trust_spaces
 
 if TYPE_CHECKING:
     from auditor.probes.endpoint import TlsEndpoint
+
+
+ENDPOINT_CACHE_ENTRIES = 2048
 
 
 class PageStore(Protocol):
@@ -108,7 +112,10 @@ class ScanContext:
             return DnssecResult("indeterminate", dnssec_limit(self.vantage))
         return await validate(name, rdtype, query_via(self.resolver), self.anchors, cache=self.dnssec_cache)
 
-    _endpoints: dict[tuple[str, int, bool, bool], asyncio.Future[list[Finding]]] = field(default_factory=dict)
+    # Bounded (auditor.lru): a host shared by many domains stays, one seen once is forgotten (and scanned again
+    # should it come back after 2,048 others).
+    _endpoints: Lru[tuple[str, int, bool, bool], asyncio.Future[list[Finding]]] = field(
+        default_factory=lambda: Lru(ENDPOINT_CACHE_ENTRIES))
 
     async def endpoint(self, ep: TlsEndpoint, audit: Callable[[TlsEndpoint, ScanContext], Awaitable[list[Finding]]],
                        ) -> list[Finding]:

@@ -464,6 +464,20 @@ class Store:
         )
 
     @_reported
+    def latest_incomplete(self, provider_ids: set[str]) -> str | None:
+        """The latest incomplete audit holding at least one provider, all of them in `provider_ids` (an
+        interrupted run of the same domains or catalog, for `scan --resume`), or None."""
+        rows = self._db.execute(
+            "SELECT a.id, group_concat(p.provider_id, char(10)) FROM audits AS a"
+            " JOIN providers AS p ON p.audit_id = a.id WHERE a.complete = 0"
+            " GROUP BY a.id ORDER BY a.started_epoch DESC, a.rowid DESC"
+        )
+        for audit_id, ids in rows:
+            if set(ids.split("\n")) <= provider_ids:
+                return str(audit_id)
+        return None
+
+    @_reported
     def list_audits(self, limit: int = 50) -> list[AuditSummary]:
         """The most recent audits first, complete or not."""
         rows = self._db.execute(
