@@ -3,7 +3,9 @@ synthetic lab by a real `auditor scan` process, its interruption (SIGINT, SIGTER
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import os
 import shlex
 import signal
@@ -17,13 +19,20 @@ from pathlib import Path
 import pytest
 from labscan import start_lab
 
-from auditor.campaign import CampaignTarget, campaign_provider, parse_domains, provider_from_json
+from auditor.campaign import (
+    CampaignTarget,
+    campaign_provider,
+    parse_domains,
+    provider_from_json,
+    providers_from_domains,
+)
 from auditor.catalog import Provider
 from auditor.errors import ConfigError
-from auditor.findings import Status
+from auditor.findings import ProviderResult, Status
 from auditor.lab import Lab
 from auditor.lab.synthetic import domain_name, write_synthetic
-from auditor.scan import in_window
+from auditor.scan import in_window, run_scan
+from auditor.settings import load_settings
 from auditor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +143,31 @@ def _stored(db: Path) -> list[tuple[str, str, int]]:
 
 def _mx_questions(lab: Lab) -> dict[str, int]:
     return {d: lab.questions[(f"{d}.", "MX")] for d in (domain_name(k) for k in range(DOMAINS))}
+
+
+def _timed_scan(lab: Lab, providers: list[Provider], **overrides: object) -> tuple[float, list[ProviderResult]]:
+    settings = load_settings({**lab.overrides(), **overrides}, environ={})
+    results: list[ProviderResult] = []
+    started = time.monotonic()
+    asyncio.run(run_scan(providers, settings, on_provider=results.append, keep=False))
+    return time.monotonic() - started, results
+
+
+def test_a_units_deadline_starts_when_the_unit_does(synthetic_lab: tuple[Lab, Path]) -> None:
+    """One unit at a time, with a provider deadline a few times one unit's duration: the run outlasts the
+    deadline several times over, yet no unit ends in `scan.deadline` (a deadline counted from the scan's start,
+    as before the window, would cut every unit after the first few)."""
+    lab, listing = synthetic_lab
+    providers = list(providers_from_domains(listing))
+    _timed_scan(lab, providers[:1])  # caches warm (root keys, the lab's TLD), as the later units find them
+    unit, _ = _timed_scan(lab, providers[1:2])
+    deadline = max(4 * unit, 1.5)
+    count = min(len(providers) - 2, math.ceil(2.5 * deadline / max(unit, 0.01)) + 1)
+    elapsed, results = _timed_scan(lab, providers[2:2 + count], units_in_flight=1, provider_deadline=deadline)
+    assert len(results) == count
+    assert elapsed > deadline, f"{count} units took {elapsed:.1f}s, not more than one deadline ({deadline:.1f}s)"
+    cut = [f.summary for r in results for f in r.checks if f.id == "scan.deadline"]
+    assert not cut, cut
 
 
 def test_bad_domain_file_exits_2_with_one_line(tmp_path: Path) -> None:
