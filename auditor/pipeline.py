@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,12 +18,12 @@ from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
-from auditor.files import write_private
+from auditor.files import write_private, write_private_parts
 from auditor.findings import Audit, ProviderResult, Vantage
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
 from auditor.scan import new_audit_id, now_utc, run_scan
-from auditor.schema import audit_document
+from auditor.schema import document_text
 from auditor.settings import DEMO_DB_NAME, Settings, default_catalog, load_settings, notify_file_settings
 from auditor.vantages import merge_vantage_results
 
@@ -114,20 +113,49 @@ def _rate_column() -> Any:
     return Rate()
 
 
+@dataclass(frozen=True)
+class StoredAudit:
+    """A bulk campaign's audit left in the store: `execute` returns its header (no providers), and its providers
+    are read back one at a time, in the run's order, by whatever needs them (the JSON document, the cron diff)."""
+
+    db: Path
+    audit_id: str
+    order: list[str]
+
+    def providers(self) -> Iterator[ProviderResult]:
+        from auditor.store import Store
+
+        with Store.open(self.db) as store:
+            yield from store.iter_providers(self.audit_id, self.order)
+
+    def load(self, header: Audit) -> Audit:
+        """The whole audit (what the HTML report still needs)."""
+        return header.model_copy(update={"providers": list(self.providers())})
+
+
 def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str,
-                  seal: str | None = None) -> list[Path]:
+                  seal: str | None = None, stored: StoredAudit | None = None) -> list[Path]:
     """The scan's JSON document and HTML report (with the audit's `seal` on its cover when given), each 0600
-    (auditor.files)."""
+    (auditor.files). `stored`: `audit` is a campaign's header, its providers are in the store: the JSON is
+    written one provider at a time."""
     written = []
     if json_out:
-        written.append(write_private(json_out, json.dumps(audit_document(audit), indent=2, ensure_ascii=False)
-                                     + "\n"))
+        providers = stored.providers() if stored is not None else iter(audit.providers)
+        written.append(write_private_parts(json_out, document_text(audit, providers)))
     if html_out:
         from auditor.report import Branding, render_audit_html
 
         branding = Branding(seal=seal) if seal else None
-        written.append(write_private(html_out, render_audit_html(audit, lang=lang, branding=branding)))
+        whole = stored.load(audit) if stored is not None else audit
+        written.append(write_private(html_out, render_audit_html(whole, lang=lang, branding=branding)))
     return written
+
+
+def stored_campaign(settings: Settings, audit: Audit, providers: Sequence[Provider]) -> StoredAudit | None:
+    """Where a campaign's providers are (`execute` returned its header only), None for a catalog audit."""
+    if not any(isinstance(p, CampaignTarget) for p in providers):
+        return None
+    return StoredAudit(settings.db, audit.audit_id, [p.id for p in providers])
 
 
 def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broker: CampaignOptions | None = None,
@@ -135,11 +163,12 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
     """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete.
     `broker`: the units run on the broker's workers instead of in this process. `resume`: RESUME_LATEST or an
     audit id: complete that interrupted audit (`resumable`) instead of starting one, in this process. A bulk
-    campaign's domains are not scored (README "Bulk campaigns")."""
+    campaign's domains are not scored (README "Bulk campaigns"), and its results are not kept: the audit
+    returned is its header, its providers stay in the store (`stored_campaign`)."""
     from auditor.store import Store
 
     campaign = any(isinstance(p, CampaignTarget) for p in providers)
-    keep = not (campaign and broker is None)  # a campaign's results are read back once, at the end
+    keep = not campaign  # a campaign's results go to the store only, and are read from it one at a time
     with Store.open(settings.db) as store:
         prior = resumable(store, resume, providers, quiet=quiet) if resume is not None else None
         if prior is not None and broker is not None:
@@ -161,9 +190,8 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
             else:
                 from auditor.distributed.coordinator import Coordinator
 
-                audit = Coordinator(broker, providers, settings).run(on_start=on_start, on_provider=on_provider)
-        if not keep:
-            audit = audit.model_copy(update={"providers": _in_order(store.load_audit(audit.audit_id), providers)})
+                audit = Coordinator(broker, providers, settings, keep=keep).run(on_start=on_start,
+                                                                                on_provider=on_provider)
         return _score_and_close(store, audit, settings, score=not campaign)
 
 
@@ -189,12 +217,6 @@ def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bo
         raise ConfigError(f"audit {audit_id} holds {len(extra)} provider(s) this run does not have "
                           f"({', '.join(extra[:3])}); fix: resume with the same --domains file or catalog")
     return audit
-
-
-def _in_order(stored: Audit, providers: list[Provider]) -> list[ProviderResult]:
-    """The stored results in the run's order (the store keeps them in the order they finished)."""
-    by_id = {p.id: p for p in stored.providers}
-    return [by_id[p.id] for p in providers]
 
 
 def _score_and_close(store: Store, audit: Audit, settings: Settings, *, score: bool = True) -> Audit:
@@ -261,9 +283,10 @@ def run(request: ScanRequest) -> int:
     audit = execute(s, request.providers, quiet=False, broker=request.broker, resume=request.resume)
     json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
     html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
-    written = write_outputs(audit, json_out, html_out, s.lang)
+    written = write_outputs(audit, json_out, html_out, s.lang,
+                            stored=stored_campaign(s, audit, request.providers))
     if not request.cron:
-        print(f"audit {audit.audit_id}: {len(audit.providers)} providers, stored in {s.db}")
+        print(f"audit {audit.audit_id}: {len(request.providers)} providers, stored in {s.db}")
         for path in written:
             print(f"wrote {path}")
     return EXIT_OK
@@ -329,7 +352,8 @@ def run_cron(request: ScanRequest) -> int:
             audit = execute(s, request.providers, quiet=True, broker=request.broker, resume=request.resume)
             json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
             html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
-            written = write_outputs(audit, json_out, html_out, s.lang)
+            written = write_outputs(audit, json_out, html_out, s.lang,
+                                    stored=stored_campaign(s, audit, request.providers))
             diff = cron_diff(s.db, audit.audit_id, selected)
     if diff is None or not diff.changes:
         return EXIT_OK

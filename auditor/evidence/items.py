@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,32 +46,6 @@ class Item:
 def document_bytes(value: Any) -> bytes:
     """JSON as the bundle writes it: sorted keys, two-space indent, UTF-8, a final newline."""
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def part_text(value: Any, *, sort_keys: bool = True) -> str:
-    """One value as `document_bytes` lays it out, without the final newline (a part of a bigger document)."""
-    return json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False)
-
-
-def spliced(head: dict[str, Any], key: str, parts: Iterable[str], *, sort_keys: bool = True) -> Iterator[str]:
-    """The text of `head` with `head[key]` a list of the already laid out `parts` (`part_text`), piece by piece:
-    exactly `json.dumps({**head, key: [...]}, indent=2, …) + "\n"`, without ever holding the whole list.
-
-    Why it is exact: with an indent, json.dumps puts each top-level key on a line of its own indented by two
-    spaces (nested ones by four or more, and strings never hold a raw newline), and a list's items one per
-    line, each indented by the list's depth: a part laid out alone and shifted by four spaces is the same text.
-    """
-    text = part_text({**head, key: []}, sort_keys=sort_keys) + "\n"
-    marker = f"\n  {json.dumps(key)}: []"
-    before, found, after = text.partition(marker)
-    if not found:
-        raise ValueError(f"{key!r} is not a key of the document")
-    yield before + marker[:-1]
-    empty = True
-    for part in parts:
-        yield ("\n" if empty else ",\n") + "\n".join("    " + line for line in part.split("\n"))
-        empty = False
-    yield ("]" if empty else "\n  ]") + after
 
 
 def provider_record(result: ProviderResult) -> dict[str, Any]:

@@ -22,13 +22,12 @@ from auditor.evidence.items import (
     audit_record,
     document_bytes,
     page_path,
-    part_text,
     provider_items,
     provider_pages,
     provider_record,
-    spliced,
 )
 from auditor.findings import Audit, ProviderResult
+from auditor.jsontext import part_text, spliced
 
 FORMAT: Literal["auditor.bundle/1"] = "auditor.bundle/1"
 PRUNE_FORMAT: Literal["auditor.prune/1"] = "auditor.prune/1"
