@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +18,7 @@ from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
 from auditor.diff import AuditDiff, diff_audits, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
-from auditor.files import write_private, write_private_parts
+from auditor.files import write_private_parts
 from auditor.findings import Audit, ProviderResult, Vantage
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
@@ -122,32 +122,32 @@ class StoredAudit:
     audit_id: str
     order: list[str]
 
-    def providers(self) -> Iterator[ProviderResult]:
+    def providers(self, evidence: Container[str] | None = None) -> Iterator[ProviderResult]:
         from auditor.store import Store
 
         with Store.open(self.db) as store:
-            yield from store.iter_providers(self.audit_id, self.order)
-
-    def load(self, header: Audit) -> Audit:
-        """The whole audit (what the HTML report still needs)."""
-        return header.model_copy(update={"providers": list(self.providers())})
+            yield from store.iter_providers(self.audit_id, self.order, evidence)
 
 
 def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str,
                   seal: str | None = None, stored: StoredAudit | None = None) -> list[Path]:
     """The scan's JSON document and HTML report (with the audit's `seal` on its cover when given), each 0600
-    (auditor.files). `stored`: `audit` is a campaign's header, its providers are in the store: the JSON is
-    written one provider at a time."""
+    (auditor.files). `stored`: `audit` is a campaign's header, its providers are in the store, read one at a time
+    (the HTML report keeps each one's view, not its findings)."""
     written = []
     if json_out:
         providers = stored.providers() if stored is not None else iter(audit.providers)
         written.append(write_private_parts(json_out, document_text(audit, providers)))
     if html_out:
-        from auditor.report import Branding, render_audit_html
+        from auditor.report import Branding
+        from auditor.report.sheet import REPORT_EVIDENCE
+        from auditor.report.wiring import audit_html_parts
 
         branding = Branding(seal=seal) if seal else None
-        whole = stored.load(audit) if stored is not None else audit
-        written.append(write_private(html_out, render_audit_html(whole, lang=lang, branding=branding)))
+        # A campaign's providers are read twice (ranked, then shown), without the evidence the report never shows.
+        again = (lambda: stored.providers(REPORT_EVIDENCE)) if stored is not None else None
+        written.append(write_private_parts(html_out, audit_html_parts(audit, lang, branding=branding,
+                                                                      providers=again)))
     return written
 
 

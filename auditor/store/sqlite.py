@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -442,9 +442,11 @@ class Store:
             }
         )
 
-    def _providers(self, full_id: str, profile: str, order: list[str] | None = None) -> Iterator[ProviderResult]:
+    def _providers(self, full_id: str, profile: str, order: list[str] | None = None,
+                   evidence: Container[str] | None = None) -> Iterator[ProviderResult]:
         """The audit's providers one at a time (stored order, or `order`'s ids), each with its findings and its
-        score under `profile`: what a campaign's end phase reads without holding the whole audit."""
+        score under `profile`: what a campaign's end phase reads without holding the whole audit. `evidence`:
+        the check ids whose evidence is read (None: all; the others' is `{}`, for a reader that needs no more)."""
         ids = order if order is not None else [str(r[0]) for r in self._db.execute(
             "SELECT provider_id FROM providers WHERE audit_id = ? ORDER BY position", (full_id,))]
         for pid in ids:
@@ -458,10 +460,11 @@ class Store:
                 {
                     "id": check_id, "subject": subject, "target": target, "status": status,
                     "value": json.loads(value), "summary": summary,
-                    "evidence": json.loads(evidence) if evidence is not None else {},
+                    "evidence": json.loads(body) if body is not None and (evidence is None or check_id in evidence)
+                    else {},
                     **({"vantage": measured_from} if measured_from is not None else {}),
                 }
-                for check_id, subject, target, status, value, summary, evidence, measured_from in self._db.execute(
+                for check_id, subject, target, status, value, summary, body, measured_from in self._db.execute(
                     "SELECT f.check_id, f.subject, f.target, f.status, f.value, f.summary, e.body, f.vantage"
                     " FROM findings AS f LEFT JOIN evidence AS e ON e.hash = f.evidence_hash"
                     " WHERE f.audit_id = ? AND f.provider_id = ? ORDER BY f.position",
@@ -477,13 +480,15 @@ class Store:
         """`load_audit` without the providers (see `iter_providers`)."""
         return self._header(self.resolve_id(audit_id), None)
 
-    def iter_providers(self, audit_id: str, order: list[str] | None = None) -> Iterator[ProviderResult]:
-        """A stored audit's providers one at a time, in one read snapshot (stored order, or the ids of `order`):
-        memory follows one provider, not the audit. Consume it whole (the snapshot ends with it)."""
+    def iter_providers(self, audit_id: str, order: list[str] | None = None,
+                       evidence: Container[str] | None = None) -> Iterator[ProviderResult]:
+        """A stored audit's providers one at a time, in one read snapshot (stored order, or the ids of `order`;
+        `evidence`: see `_providers`): memory follows one provider, not the audit. Consume it whole (the
+        snapshot ends with it)."""
         full_id = self.resolve_id(audit_id)
         with self._read():
             header = self._header(full_id, None)
-            yield from self._providers(full_id, header.profile, order)
+            yield from self._providers(full_id, header.profile, order, evidence)
 
     @_reported
     def latest_incomplete(self, provider_ids: set[str]) -> str | None:
