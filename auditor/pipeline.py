@@ -16,7 +16,7 @@ from auditor import __version__
 from auditor.campaign import RESUME_LATEST, CampaignTarget, providers_from_domains
 from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
-from auditor.diff import AuditDiff, diff_audits, render_text
+from auditor.diff import AuditDiff, assemble, provider_diff, provider_removed, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
 from auditor.files import write_private_parts
 from auditor.findings import Audit, ProviderResult, Vantage
@@ -296,8 +296,8 @@ def run(request: ScanRequest) -> int:
 MAX_BASELINE_STEPS = 20
 
 
-def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> Audit | None:
-    """The audit a cron run compares against: the latest earlier complete audit with the same lab flag
+def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> str | None:
+    """The id of the audit a cron run compares against: the latest earlier complete audit with the same lab flag
     (`Store.previous_complete`) that covered every provider of this run.
 
     Why not simply the previous one: a hand-run `scan --only posteo` between two full cron runs would
@@ -308,30 +308,30 @@ def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> Audit 
     for _ in range(MAX_BASELINE_STEPS):
         if previous is None:
             break
-        candidate = store.load_audit(previous)
-        if provider_ids <= {p.id for p in candidate.providers}:
-            return candidate
+        if provider_ids <= set(store.provider_names(previous)):
+            return previous
         previous = store.previous_complete(previous)
-    return store.load_audit(first) if first is not None else None
+    return first
 
 
 def cron_diff(db: Path, audit_id: str, provider_ids: set[str]) -> AuditDiff | None:
     """What changed since the baseline (None: nothing to compare with, e.g. the first audit).
 
-    Both sides are read back from the store, so they went through the same serialisation. Providers the
-    baseline has but this run did not select are scope, not change: they are left out.
+    Both sides are read back from the store, so they went through the same serialisation, one provider at a
+    time (a campaign of thousands is never held whole). Providers the baseline has but this run did not select
+    are scope, not change: they are left out.
     """
     from auditor.store import Store
 
     with Store.open(db) as store:
-        before = cron_baseline(store, audit_id, provider_ids)
-        if before is None:
+        before_id = cron_baseline(store, audit_id, provider_ids)
+        if before_id is None:
             return None
-        after = store.load_audit(audit_id)
-    diff = diff_audits(before, after)
-    kept = [c for c in diff.changes
-            if not (c.check == "provider" and c.after is None and c.provider not in provider_ids)]
-    return diff.model_copy(update={"changes": kept})
+        changes = [c for old, new in store.iter_pairs(before_id, audit_id) for c in provider_diff(old, new)]
+        now = store.provider_names(audit_id)
+        changes += [provider_removed(pid, name) for pid, name in store.provider_names(before_id).items()
+                    if pid not in now and pid in provider_ids]
+        return assemble(store.audit_header(before_id), store.audit_header(audit_id), changes)
 
 
 def run_cron(request: ScanRequest) -> int:

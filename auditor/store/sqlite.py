@@ -475,6 +475,27 @@ class Store:
                 {"id": pid, "name": row[0], "kind": row[1], "score": json.loads(score[0]) if score else None,
                  "checks": checks})
 
+    def iter_pairs(self, before_id: str, after_id: str
+                   ) -> Iterator[tuple[ProviderResult | None, ProviderResult]]:
+        """Each provider of `after_id` (stored order) with the same provider in `before_id` (None when absent),
+        one pair at a time in one read snapshot: a diff of two campaigns without holding either."""
+        before, after = self.resolve_id(before_id), self.resolve_id(after_id)
+        with self._read():
+            old_profile, new_profile = self._header(before, None).profile, self._header(after, None).profile
+            known = self._provider_names(before)
+            for new in self._providers(after, new_profile):
+                old = next(self._providers(before, old_profile, [new.id])) if new.id in known else None
+                yield old, new
+
+    def _provider_names(self, full_id: str) -> dict[str, str]:
+        return {str(pid): str(name) for pid, name in self._db.execute(
+            "SELECT provider_id, name FROM providers WHERE audit_id = ? ORDER BY position", (full_id,))}
+
+    @_reported
+    def provider_names(self, audit_id: str) -> dict[str, str]:
+        """id -> name of the audit's providers, in stored order."""
+        return self._provider_names(self.resolve_id(audit_id))
+
     @_reported
     def audit_header(self, audit_id: str | None = None) -> Audit:
         """`load_audit` without the providers (see `iter_providers`)."""
