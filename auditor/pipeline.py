@@ -170,10 +170,11 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
     campaign = any(isinstance(p, CampaignTarget) for p in providers)
     keep = not campaign  # a campaign's results go to the store only, and are read from it one at a time
     with Store.open(settings.db) as store:
-        prior = resumable(store, resume, providers, quiet=quiet) if resume is not None else None
+        prior = resumable(store, resume, providers, quiet=quiet, whole=keep) if resume is not None else None
         if prior is not None and broker is not None:
             raise ConfigError("--resume completes an audit in this process; fix: run it without --broker")
-        with _progress(len(providers), quiet, done=len(prior.providers) if prior else 0) as tick:
+        done = set(store.provider_names(prior.audit_id)) if prior else set()
+        with _progress(len(providers), quiet, done=len(done)) as tick:
             audit_ref: dict[str, str] = {"id": prior.audit_id} if prior else {}
 
             def on_start(audit: Audit) -> None:
@@ -186,7 +187,8 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
 
             if broker is None:
                 audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                             rdap_cache=store, pages=store, resume=prior, keep=keep))
+                                             rdap_cache=store, pages=store, resume=prior, keep=keep,
+                                             done=done))
             else:
                 from auditor.distributed.coordinator import Coordinator
 
@@ -195,11 +197,13 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
         return _score_and_close(store, audit, settings, score=not campaign)
 
 
-def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bool) -> Audit | None:
+def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bool,
+              whole: bool = True) -> Audit | None:
     """The interrupted audit to complete: `resume` names it (an id or a prefix), or RESUME_LATEST takes the
     latest incomplete audit whose providers are all among this run's (None, with a note, when there is none:
     the run starts a new audit). A complete audit, or one holding providers this run does not have, is
-    refused (ConfigError: exit 2)."""
+    refused (ConfigError: exit 2). `whole=False` (a campaign): its header only, the providers stay in the store.
+    """
     wanted = {p.id for p in providers}
     if resume == RESUME_LATEST:
         audit_id = store.latest_incomplete(wanted)
@@ -209,10 +213,10 @@ def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bo
             return None
     else:
         audit_id = store.resolve_id(resume)
-    audit = store.load_audit(audit_id)
+    audit = store.load_audit(audit_id) if whole else store.audit_header(audit_id)
     if audit.complete:
         raise ConfigError(f"audit {audit_id} is complete: nothing to resume; fix: run without --resume")
-    extra = sorted({p.id for p in audit.providers} - wanted)
+    extra = sorted(set(store.provider_names(audit_id)) - wanted)
     if extra:
         raise ConfigError(f"audit {audit_id} holds {len(extra)} provider(s) this run does not have "
                           f"({', '.join(extra[:3])}); fix: resume with the same --domains file or catalog")
