@@ -29,6 +29,11 @@ def spliced(head: dict[str, Any], key: str, parts: Iterable[str], *, sort_keys: 
     yield before + marker[:-1]
     empty = True
     for part in parts:
-        yield ("\n" if empty else ",\n") + "\n".join("    " + line for line in part.split("\n"))
+        yield ("\n" if empty else ",\n") + in_list(part)
         empty = False
     yield ("]" if empty else "\n  ]") + after
+
+
+def in_list(part: str) -> str:
+    """A part (`part_text`) as an item of a top-level key's list: every line shifted by four spaces."""
+    return "\n".join("    " + line for line in part.split("\n"))

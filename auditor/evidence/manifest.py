@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +28,7 @@ from auditor.evidence.items import (
     provider_record,
 )
 from auditor.findings import Audit, ProviderResult
-from auditor.jsontext import part_text, spliced
+from auditor.jsontext import in_list, part_text, spliced
 
 FORMAT: Literal["auditor.bundle/1"] = "auditor.bundle/1"
 PRUNE_FORMAT: Literal["auditor.prune/1"] = "auditor.prune/1"
@@ -159,16 +160,21 @@ def render_manifest(header: Audit, providers: Iterable[ProviderResult], pages: M
     """The manifest of an audit read back from the store (`header` and its `providers`, streamed) chained after
     `previous`, as the bytes to sign: what `document_bytes` of the whole `Manifest` gives, built while only the
     items' JSON (a few hundred bytes each) is held."""
-    texts: list[str] = []
-    lead, missing = stream_items(header, providers, pages,
-                                 lambda item: texts.append(part_text(item.model_dump(mode="json"))))
+    rest = io.BytesIO()  # every item after the first two, laid out and separated as the manifest holds them
+
+    def keep(item: ManifestItem) -> None:
+        rest.write((",\n" + in_list(part_text(item.model_dump(mode="json")))).encode("utf-8"))
+
+    lead, missing = stream_items(header, providers, pages, keep)
     manifest = Manifest(
         format=FORMAT, audit_id=header.audit_id, started_at=header.started_at, finished_at=header.finished_at,
         complete=header.complete, profile=header.profile, tool_version=header.tool_version,
         lab=header.vantage.lab, vantage=audit_record(header)["vantage"], sealed_at=now_utc(), sealed_by=__version__,
         previous=previous, public_key=public_key, items=[], missing=missing)
-    head = [part_text(item.model_dump(mode="json")) for item in lead]
-    return "".join(spliced(manifest.model_dump(mode="json"), "items", [*head, *texts])).encode("utf-8")
+    # The two first items, then the others where the list closes: one copy of them, never a list of strings.
+    *opening, closing = spliced(manifest.model_dump(mode="json"), "items",
+                                [part_text(item.model_dump(mode="json")) for item in lead])
+    return b"".join([*(piece.encode("utf-8") for piece in opening), rest.getbuffer(), closing.encode("utf-8")])
 
 
 def render_prune(deleted: list[dict[str, str | None]], previous: str | None, public_key: str) -> bytes:
