@@ -538,34 +538,36 @@ def _order(change: Change) -> tuple[int, str, str, str]:
     return (-_SEVERITY[change.kind], change.check, change.subject, change.target or "")
 
 
+def provider_diff(before: ProviderResult | None, after: ProviderResult) -> list[Change]:
+    """The changes of one provider of the newer audit (`before`: the same provider in the older one, None when
+    it was not there), regressions first."""
+    if before is None:
+        return [Change(kind="neutral", provider=after.id, check="provider", subject=after.id, after=after.name,
+                       message=_MESSAGES["provider_added"][0], message_fr=_MESSAGES["provider_added"][1])]
+    return sorted(_provider_changes(before, after), key=_order)
+
+
+def provider_removed(provider_id: str, name: str) -> Change:
+    return Change(kind="neutral", provider=provider_id, check="provider", subject=provider_id, before=name,
+                  message=_MESSAGES["provider_removed"][0], message_fr=_MESSAGES["provider_removed"][1])
+
+
+def assemble(before: Audit, after: Audit, changes: list[Change]) -> AuditDiff:
+    """The diff of two audits (their headers are enough) from its changes, in order."""
+    return AuditDiff(
+        before_id=before.audit_id, after_id=after.audit_id, before_started_at=before.started_at,
+        after_started_at=after.started_at, after_complete=after.complete, changes=changes,
+    )
+
+
 def diff_audits(before: Audit, after: Audit) -> AuditDiff:
     """Every change that matters from `before` to `after`: by provider (in `after`'s order, removed
     providers last), regressions first within a provider."""
     old = {p.id: p for p in before.providers}
     new = {p.id: p for p in after.providers}
-    changes: list[Change] = []
-    for pid, provider in new.items():
-        if pid not in old:
-            changes.append(
-                Change(
-                    kind="neutral", provider=pid, check="provider", subject=pid, after=provider.name,
-                    message=_MESSAGES["provider_added"][0], message_fr=_MESSAGES["provider_added"][1],
-                )
-            )
-            continue
-        changes.extend(sorted(_provider_changes(old[pid], provider), key=_order))
-    for pid, provider in old.items():
-        if pid not in new:
-            changes.append(
-                Change(
-                    kind="neutral", provider=pid, check="provider", subject=pid, before=provider.name,
-                    message=_MESSAGES["provider_removed"][0], message_fr=_MESSAGES["provider_removed"][1],
-                )
-            )
-    return AuditDiff(
-        before_id=before.audit_id, after_id=after.audit_id, before_started_at=before.started_at,
-        after_started_at=after.started_at, after_complete=after.complete, changes=changes,
-    )
+    changes = [c for pid, provider in new.items() for c in provider_diff(old.get(pid), provider)]
+    changes += [provider_removed(pid, provider.name) for pid, provider in old.items() if pid not in new]
+    return assemble(before, after, changes)
 
 
 # -- rendering --------------------------------------------------------------------------------------

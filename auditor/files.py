@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from auditor.errors import AuditorError, ConfigError, DiskFull
@@ -62,7 +63,11 @@ def create_private(path: Path) -> None:
 
 def write_private(path: Path, data: bytes | str) -> Path:
     """Write `data` (text as UTF-8, no newline translation) to `path`, mode 0600, atomically; returns `path`."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    return write_private_parts(path, [data])
+
+
+def write_private_parts(path: Path, parts: Iterable[bytes | str]) -> Path:
+    """`write_private` of the parts one after the other: a big document written as it is produced."""
     private_dir(path.parent)
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -71,7 +76,8 @@ def write_private(path: Path, data: bytes | str) -> Path:
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            for part in parts:
+                handle.write(part.encode("utf-8") if isinstance(part, str) else part)
         os.replace(temporary, path)
     except OSError as exc:
         with contextlib.suppress(OSError):

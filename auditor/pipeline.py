@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,14 +16,14 @@ from auditor import __version__
 from auditor.campaign import RESUME_LATEST, CampaignTarget, providers_from_domains
 from auditor.catalog import Catalog, Provider, load_catalog
 from auditor.console import warn
-from auditor.diff import AuditDiff, diff_audits, render_text
+from auditor.diff import AuditDiff, assemble, provider_diff, provider_removed, render_text
 from auditor.errors import EXIT_OK, EXIT_REGRESSION, ConfigError
-from auditor.files import write_private
+from auditor.files import write_private_parts
 from auditor.findings import Audit, ProviderResult, Vantage
 from auditor.lock import ScanLock, lock_path
 from auditor.notify import NotifyConfig, deliver
 from auditor.scan import new_audit_id, now_utc, run_scan
-from auditor.schema import audit_document
+from auditor.schema import document_text
 from auditor.settings import DEMO_DB_NAME, Settings, default_catalog, load_settings, notify_file_settings
 from auditor.vantages import merge_vantage_results
 
@@ -114,20 +113,49 @@ def _rate_column() -> Any:
     return Rate()
 
 
+@dataclass(frozen=True)
+class StoredAudit:
+    """A bulk campaign's audit left in the store: `execute` returns its header (no providers), and its providers
+    are read back one at a time, in the run's order, by whatever needs them (the JSON document, the cron diff)."""
+
+    db: Path
+    audit_id: str
+    order: list[str]
+
+    def providers(self, evidence: Container[str] | None = None) -> Iterator[ProviderResult]:
+        from auditor.store import Store
+
+        with Store.open(self.db) as store:
+            yield from store.iter_providers(self.audit_id, self.order, evidence)
+
+
 def write_outputs(audit: Audit, json_out: Path | None, html_out: Path | None, lang: str,
-                  seal: str | None = None) -> list[Path]:
+                  seal: str | None = None, stored: StoredAudit | None = None) -> list[Path]:
     """The scan's JSON document and HTML report (with the audit's `seal` on its cover when given), each 0600
-    (auditor.files)."""
+    (auditor.files). `stored`: `audit` is a campaign's header, its providers are in the store, read one at a time
+    (the HTML report keeps each one's view, not its findings)."""
     written = []
     if json_out:
-        written.append(write_private(json_out, json.dumps(audit_document(audit), indent=2, ensure_ascii=False)
-                                     + "\n"))
+        providers = stored.providers() if stored is not None else iter(audit.providers)
+        written.append(write_private_parts(json_out, document_text(audit, providers)))
     if html_out:
-        from auditor.report import Branding, render_audit_html
+        from auditor.report import Branding
+        from auditor.report.sheet import REPORT_EVIDENCE
+        from auditor.report.wiring import audit_html_parts
 
         branding = Branding(seal=seal) if seal else None
-        written.append(write_private(html_out, render_audit_html(audit, lang=lang, branding=branding)))
+        # A campaign's providers are read twice (ranked, then shown), without the evidence the report never shows.
+        again = (lambda: stored.providers(REPORT_EVIDENCE)) if stored is not None else None
+        written.append(write_private_parts(html_out, audit_html_parts(audit, lang, branding=branding,
+                                                                      providers=again)))
     return written
+
+
+def stored_campaign(settings: Settings, audit: Audit, providers: Sequence[Provider]) -> StoredAudit | None:
+    """Where a campaign's providers are (`execute` returned its header only), None for a catalog audit."""
+    if not any(isinstance(p, CampaignTarget) for p in providers):
+        return None
+    return StoredAudit(settings.db, audit.audit_id, [p.id for p in providers])
 
 
 def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broker: CampaignOptions | None = None,
@@ -135,16 +163,18 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
     """Scan, score and store one audit; the store sees it begin, grow provider by provider, and complete.
     `broker`: the units run on the broker's workers instead of in this process. `resume`: RESUME_LATEST or an
     audit id: complete that interrupted audit (`resumable`) instead of starting one, in this process. A bulk
-    campaign's domains are not scored (README "Bulk campaigns")."""
+    campaign's domains are not scored (README "Bulk campaigns"), and its results are not kept: the audit
+    returned is its header, its providers stay in the store (`stored_campaign`)."""
     from auditor.store import Store
 
     campaign = any(isinstance(p, CampaignTarget) for p in providers)
-    keep = not (campaign and broker is None)  # a campaign's results are read back once, at the end
+    keep = not campaign  # a campaign's results go to the store only, and are read from it one at a time
     with Store.open(settings.db) as store:
-        prior = resumable(store, resume, providers, quiet=quiet) if resume is not None else None
+        prior = resumable(store, resume, providers, quiet=quiet, whole=keep) if resume is not None else None
         if prior is not None and broker is not None:
             raise ConfigError("--resume completes an audit in this process; fix: run it without --broker")
-        with _progress(len(providers), quiet, done=len(prior.providers) if prior else 0) as tick:
+        done = set(store.provider_names(prior.audit_id)) if prior else set()
+        with _progress(len(providers), quiet, done=len(done)) as tick:
             audit_ref: dict[str, str] = {"id": prior.audit_id} if prior else {}
 
             def on_start(audit: Audit) -> None:
@@ -157,21 +187,23 @@ def execute(settings: Settings, providers: list[Provider], *, quiet: bool, broke
 
             if broker is None:
                 audit = asyncio.run(run_scan(providers, settings, on_start=on_start, on_provider=on_provider,
-                                             rdap_cache=store, pages=store, resume=prior, keep=keep))
+                                             rdap_cache=store, pages=store, resume=prior, keep=keep,
+                                             done=done))
             else:
                 from auditor.distributed.coordinator import Coordinator
 
-                audit = Coordinator(broker, providers, settings).run(on_start=on_start, on_provider=on_provider)
-        if not keep:
-            audit = audit.model_copy(update={"providers": _in_order(store.load_audit(audit.audit_id), providers)})
+                audit = Coordinator(broker, providers, settings, keep=keep).run(on_start=on_start,
+                                                                                on_provider=on_provider)
         return _score_and_close(store, audit, settings, score=not campaign)
 
 
-def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bool) -> Audit | None:
+def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bool,
+              whole: bool = True) -> Audit | None:
     """The interrupted audit to complete: `resume` names it (an id or a prefix), or RESUME_LATEST takes the
     latest incomplete audit whose providers are all among this run's (None, with a note, when there is none:
     the run starts a new audit). A complete audit, or one holding providers this run does not have, is
-    refused (ConfigError: exit 2)."""
+    refused (ConfigError: exit 2). `whole=False` (a campaign): its header only, the providers stay in the store.
+    """
     wanted = {p.id for p in providers}
     if resume == RESUME_LATEST:
         audit_id = store.latest_incomplete(wanted)
@@ -181,20 +213,14 @@ def resumable(store: Store, resume: str, providers: list[Provider], *, quiet: bo
             return None
     else:
         audit_id = store.resolve_id(resume)
-    audit = store.load_audit(audit_id)
+    audit = store.load_audit(audit_id) if whole else store.audit_header(audit_id)
     if audit.complete:
         raise ConfigError(f"audit {audit_id} is complete: nothing to resume; fix: run without --resume")
-    extra = sorted({p.id for p in audit.providers} - wanted)
+    extra = sorted(set(store.provider_names(audit_id)) - wanted)
     if extra:
         raise ConfigError(f"audit {audit_id} holds {len(extra)} provider(s) this run does not have "
                           f"({', '.join(extra[:3])}); fix: resume with the same --domains file or catalog")
     return audit
-
-
-def _in_order(stored: Audit, providers: list[Provider]) -> list[ProviderResult]:
-    """The stored results in the run's order (the store keeps them in the order they finished)."""
-    by_id = {p.id: p for p in stored.providers}
-    return [by_id[p.id] for p in providers]
 
 
 def _score_and_close(store: Store, audit: Audit, settings: Settings, *, score: bool = True) -> Audit:
@@ -261,9 +287,10 @@ def run(request: ScanRequest) -> int:
     audit = execute(s, request.providers, quiet=False, broker=request.broker, resume=request.resume)
     json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
     html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
-    written = write_outputs(audit, json_out, html_out, s.lang)
+    written = write_outputs(audit, json_out, html_out, s.lang,
+                            stored=stored_campaign(s, audit, request.providers))
     if not request.cron:
-        print(f"audit {audit.audit_id}: {len(audit.providers)} providers, stored in {s.db}")
+        print(f"audit {audit.audit_id}: {len(request.providers)} providers, stored in {s.db}")
         for path in written:
             print(f"wrote {path}")
     return EXIT_OK
@@ -273,8 +300,8 @@ def run(request: ScanRequest) -> int:
 MAX_BASELINE_STEPS = 20
 
 
-def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> Audit | None:
-    """The audit a cron run compares against: the latest earlier complete audit with the same lab flag
+def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> str | None:
+    """The id of the audit a cron run compares against: the latest earlier complete audit with the same lab flag
     (`Store.previous_complete`) that covered every provider of this run.
 
     Why not simply the previous one: a hand-run `scan --only posteo` between two full cron runs would
@@ -285,30 +312,30 @@ def cron_baseline(store: Store, audit_id: str, provider_ids: set[str]) -> Audit 
     for _ in range(MAX_BASELINE_STEPS):
         if previous is None:
             break
-        candidate = store.load_audit(previous)
-        if provider_ids <= {p.id for p in candidate.providers}:
-            return candidate
+        if provider_ids <= set(store.provider_names(previous)):
+            return previous
         previous = store.previous_complete(previous)
-    return store.load_audit(first) if first is not None else None
+    return first
 
 
 def cron_diff(db: Path, audit_id: str, provider_ids: set[str]) -> AuditDiff | None:
     """What changed since the baseline (None: nothing to compare with, e.g. the first audit).
 
-    Both sides are read back from the store, so they went through the same serialisation. Providers the
-    baseline has but this run did not select are scope, not change: they are left out.
+    Both sides are read back from the store, so they went through the same serialisation, one provider at a
+    time (a campaign of thousands is never held whole). Providers the baseline has but this run did not select
+    are scope, not change: they are left out.
     """
     from auditor.store import Store
 
     with Store.open(db) as store:
-        before = cron_baseline(store, audit_id, provider_ids)
-        if before is None:
+        before_id = cron_baseline(store, audit_id, provider_ids)
+        if before_id is None:
             return None
-        after = store.load_audit(audit_id)
-    diff = diff_audits(before, after)
-    kept = [c for c in diff.changes
-            if not (c.check == "provider" and c.after is None and c.provider not in provider_ids)]
-    return diff.model_copy(update={"changes": kept})
+        changes = [c for old, new in store.iter_pairs(before_id, audit_id) for c in provider_diff(old, new)]
+        now = store.provider_names(audit_id)
+        changes += [provider_removed(pid, name) for pid, name in store.provider_names(before_id).items()
+                    if pid not in now and pid in provider_ids]
+        return assemble(store.audit_header(before_id), store.audit_header(audit_id), changes)
 
 
 def run_cron(request: ScanRequest) -> int:
@@ -329,7 +356,8 @@ def run_cron(request: ScanRequest) -> int:
             audit = execute(s, request.providers, quiet=True, broker=request.broker, resume=request.resume)
             json_out = request.json_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.json"
             html_out = request.html_out or s.reports_dir / f"{request.default_stem}-{audit.audit_id}.html"
-            written = write_outputs(audit, json_out, html_out, s.lang)
+            written = write_outputs(audit, json_out, html_out, s.lang,
+                                    stored=stored_campaign(s, audit, request.providers))
             diff = cron_diff(s.db, audit.audit_id, selected)
     if diff is None or not diff.changes:
         return EXIT_OK

@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import itertools
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
 from auditor import __version__
@@ -153,14 +153,16 @@ async def in_window(units: Iterable[T], window: int, run: Callable[[T], Awaitabl
 async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile: str | None = None,
                    on_start: Callable[[Audit], None] | None = None,
                    on_provider: ProviderCallback | None = None, rdap_cache: RdapCache | None = None,
-                   pages: PageStore | None = None, resume: Audit | None = None, keep: bool = True) -> Audit:
+                   pages: PageStore | None = None, resume: Audit | None = None, keep: bool = True,
+                   done: Collection[str] = ()) -> Audit:
     """`rdap_cache`: the store, so RDAP answers are reused across runs (see auditor.net.rdap); `pages`: the
     store, so claim pages are kept as fetched (the evidence bundle carries them). At most
     `settings.units_in_flight` providers are audited at once; each one's deadline starts when it does.
 
     `resume`: an interrupted audit to complete (read back from the store): its id, start and vantage are
     kept, its providers are not scanned again, `on_start` is not called (it began already), and the others
-    are scanned and passed to `on_provider` as usual.
+    are scanned and passed to `on_provider` as usual. `done`: ids of providers the resumed audit holds though
+    `resume.providers` does not list them (a campaign's header: they stay in the store), not scanned again.
 
     `keep=False`: results go to `on_provider` only and the returned audit lists no providers. Each result is
     some 70 KB in memory; a 10,000-domain campaign whose results the store already holds needs no second copy
@@ -184,7 +186,7 @@ async def run_scan(providers: Sequence[Provider], settings: Settings, *, profile
             audit = resume.model_copy()
             results = {p.id: p for p in resume.providers}
 
-        finished = set(results)
+        finished = set(results) | set(done)
 
         async def one(p: Provider) -> None:
             result = await audit_provider(p, ctx)

@@ -7,13 +7,15 @@ models, and every document we write is validated against the shipped file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from auditor.findings import SCHEMA_ID, Audit
+from auditor.findings import SCHEMA_ID, Audit, ProviderResult
+from auditor.jsontext import part_text, spliced
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "audit.schema.json"
 
@@ -150,10 +152,40 @@ def validate_document(document: dict[str, Any]) -> None:
     jsonschema.validate(document, shipped_schema(), cls=jsonschema.Draft202012Validator)
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    # Built once: `jsonschema.validate` checks the schema itself on every call, once per provider here.
+    return jsonschema.Draft202012Validator(shipped_schema())
+
+
+def _validate_part(document: dict[str, Any]) -> None:
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        raise error
+
+
 def audit_document(audit: Audit) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(audit.to_json())
     validate_document(document)
     return document
+
+
+def document_text(header: Audit, providers: Iterable[ProviderResult]) -> Iterator[str]:
+    """The audit's JSON document as `json.dumps(audit_document(audit), indent=2, ensure_ascii=False) + "\n"`
+    writes it, piece by piece: `header` is the audit without its providers, which come one at a time (a
+    campaign's, read back from the store). Each provider is validated against the shipped schema inside the
+    header, so what is written is what validating the whole document would have accepted (the schema has no
+    rule across providers) while only one provider is held."""
+    head: dict[str, Any] = json.loads(header.model_copy(update={"providers": []}).to_json())
+    _validate_part(head)
+
+    def parts() -> Iterator[str]:
+        for result in providers:
+            part = json.loads(result.model_dump_json(by_alias=True))
+            _validate_part({**head, "providers": [part]})
+            yield part_text(part, sort_keys=False)
+
+    yield from spliced(head, "providers", parts(), sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -251,3 +251,55 @@ def test_resume_of_a_complete_audit_is_refused(synthetic_lab: tuple[Lab, Path], 
                            env=_env(tmp_path), cwd=tmp_path)
     assert fresh.returncode == 0 and "no interrupted audit" in fresh.stderr
     assert len({a for a, _, _ in _stored(db)}) == 2
+
+
+def test_campaign_end_phase_streamed_is_what_the_whole_audit_gives(synthetic_lab: tuple[Lab, Path],
+                                                                    tmp_path: Path) -> None:
+    """The end phase reads a campaign back one domain at a time (seal, JSON, HTML): each output must be the bytes
+    the whole-audit code gives, and the seal must verify (history and the exported bundle, by the real CLI)."""
+    from auditor.evidence.items import bundle_items, document_bytes
+    from auditor.evidence.manifest import FORMAT, Manifest, manifest_items
+    from auditor.evidence.seal import verify_history
+    from auditor.pipeline import StoredAudit
+    from auditor.report import render_audit_html
+    from auditor.report.sheet import REPORT_EVIDENCE
+    from auditor.report.wiring import audit_html_parts
+    from auditor.schema import audit_document, document_text
+
+    lab, listing = synthetic_lab
+    db, out = tmp_path / "a.sqlite", tmp_path / "campaign.json"
+    done = subprocess.run(_scan(lab, listing, db, "--json", str(out)), capture_output=True, text=True, timeout=300,
+                          env=_env(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    order = parse_domains(listing.read_text(), "domains")
+    with Store.open(db) as store:
+        header = store.audit_header()
+        audit = store.load_audit()
+        check = verify_history(store)
+        assert check.intact and check.sealed == 1, check.problems
+        link = store.chain_link(header.audit_id)
+    assert link is not None
+    by_id = {p.id: p for p in audit.providers}
+    whole = audit.model_copy(update={"providers": [by_id[d] for d in order]})
+    stored = StoredAudit(db, header.audit_id, order)
+    # The JSON document, streamed and validated part by part, is the whole document's bytes…
+    streamed = "".join(document_text(header, stored.providers()))
+    assert streamed == json.dumps(audit_document(whole), indent=2, ensure_ascii=False) + "\n"
+    # …and the file the CLI wrote holds the same providers (its header comes from the run, not the store).
+    written = json.loads(out.read_text())
+    assert written["providers"] == json.loads(streamed)["providers"] and len(written["providers"]) == DOMAINS
+    # The HTML report from per-domain views read twice, without the evidence it never shows.
+    html = "".join(audit_html_parts(header, "en", providers=lambda: stored.providers(REPORT_EVIDENCE)))
+    assert html == render_audit_html(whole, lang="en") and domain_name(DOMAINS - 1) in html
+    # The manifest sealed provider by provider is the whole-audit manifest, byte for byte.
+    sealed = json.loads(link.body)
+    rebuilt = Manifest(**{**sealed, "format": FORMAT, "items": manifest_items(bundle_items(audit, {}))})
+    assert link.body == document_bytes(rebuilt.model_dump(mode="json"))
+    bundle = tmp_path / "campaign.zip"
+    auditor = [sys.executable, "-m", "auditor"]
+    exported = subprocess.run([*auditor, "evidence", "export", "--db", str(db), "-o", str(bundle)],
+                              capture_output=True, text=True, timeout=120, env=_env(tmp_path), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    verified = subprocess.run([*auditor, "evidence", "verify", str(bundle)], capture_output=True, text=True,
+                              timeout=120, env=_env(tmp_path), cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -38,6 +38,7 @@ class UnitState:
     failures: list[str] = field(default_factory=list)
     result: ProviderResult | None = None
     messages: list[str] = field(default_factory=list)  # the Celery task ids of its messages, one per attempt
+    released: bool = False  # done, its result handed over and dropped (`Ledger.release`)
 
     @property
     def id(self) -> str:
@@ -45,7 +46,7 @@ class UnitState:
 
     @property
     def done(self) -> bool:
-        return self.result is not None
+        return self.result is not None or self.released
 
 
 @dataclass
@@ -169,6 +170,13 @@ class Ledger:
             self._give_up(state, f"no result within the campaign's {deadline:g}s deadline ({where}; "
                                  f"vantage {state.vantage or 'any'})")
         return expired
+
+    def release(self, provider_id: str) -> None:
+        """Drop a finished provider's results (handed to the store): the ledger keeps its units' state only, so a
+        campaign of thousands holds ids, not results (a later report for it is still a duplicate)."""
+        for state in self.by_provider[provider_id]:
+            if state.done:
+                state.released, state.result = True, None
 
     def provider_done(self, provider_id: str) -> Mapping[str | None, ProviderResult] | None:
         """The provider's result per vantage once every vantage has one, else None."""

@@ -132,10 +132,13 @@ class _Intake:
 
 
 class Coordinator:
-    def __init__(self, options: CampaignOptions, providers: Sequence[Provider], settings: Settings) -> None:
+    def __init__(self, options: CampaignOptions, providers: Sequence[Provider], settings: Settings, *,
+                 keep: bool = True) -> None:
+        """`keep=False` (a bulk campaign): each provider's merged result goes to `on_provider` (the store) and is
+        dropped; the audit returned lists no providers (as `run_scan(..., keep=False)`)."""
         for name in options.vantages:
             check_vantage_name(name)
-        self.options, self.providers, self.settings = options, list(providers), settings
+        self.options, self.providers, self.settings, self.keep = options, list(providers), settings, keep
         self.audit_id = new_audit_id()
         self.ledger = Ledger(self.audit_id, self.providers, [*options.vantages] or [None], options.attempts)
         self.app = make_app(options.url, ca_file=options.ca_file, unit_timeout=options.unit_timeout)
@@ -225,7 +228,7 @@ class Coordinator:
             self._revoke()
             intake.delete()
         assert audit is not None
-        audit.providers = [self._merged(p.id) for p in self.providers]  # catalog order
+        audit.providers = [self._merged(p.id) for p in self.providers] if self.keep else []  # catalog order
         audit.finished_at = now_utc()
         audit.complete = True
         if not self.options.quiet:
@@ -281,4 +284,6 @@ class Coordinator:
                 self.handed.add(pid)
                 if on_provider:
                     on_provider(self._merged(pid))
+                if not self.keep:
+                    self.ledger.release(pid)
         return audit

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.findings import Audit
+from auditor.findings import Audit, ProviderResult
 
 AUDIT_DOCUMENT = "audit.json"
 VANTAGE = "vantage.json"
@@ -46,6 +46,11 @@ class Item:
 def document_bytes(value: Any) -> bytes:
     """JSON as the bundle writes it: sorted keys, two-space indent, UTF-8, a final newline."""
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def provider_record(result: ProviderResult) -> dict[str, Any]:
+    """A provider as `audit_record` lays it out inside the audit."""
+    return result.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def audit_record(audit: Audit) -> dict[str, Any]:
@@ -96,10 +101,8 @@ def claim_pages(audit: Audit) -> dict[str, str | None]:
     """sha256 → the URL fetched, for every claim finding that hashed a page."""
     found: dict[str, str | None] = {}
     for provider in audit.providers:
-        for finding in provider.checks:
-            value = finding.value
-            if finding.id.startswith("claim.") and isinstance(value, dict) and isinstance(value.get("sha256"), str):
-                found.setdefault(value["sha256"], value.get("evidence_url"))
+        for sha256, url in provider_pages(provider_record(provider)):
+            found.setdefault(sha256, url)
     return found
 
 
@@ -112,23 +115,39 @@ def bundle_items(audit: Audit, pages: Mapping[str, Page]) -> list[Item]:
     items = [Item(AUDIT_DOCUMENT, document_bytes(record), "audit", "application/json"),
              Item(VANTAGE, document_bytes(record["vantage"]), "vantage", "application/json")]
     for provider in record["providers"]:
-        folder = f"evidence/{safe_name(provider['id'])}"
-        for index, finding in enumerate(provider["checks"]):
-            stem = f"{folder}/{index:04d}-{safe_name(finding['id'])}"
-            items.append(Item(f"{stem}/finding.json", document_bytes(finding), "finding", "application/json"))
-            taken: set[str] = set()
-            for name, kind, data, media in _raw(finding.get("evidence") or {}):
-                path = f"{stem}/{safe_name(name, 120)}{_SUFFIX[kind]}"
-                while path in taken:  # two keys that clean to one name
-                    path = path.removesuffix(_SUFFIX[kind]) + "_" + _SUFFIX[kind]
-                taken.add(path)
-                items.append(Item(path, data, kind, media))
+        items += provider_items(provider)
     for sha256 in sorted(claim_pages(audit)):
         page = pages.get(sha256)
         if page is not None:
             items.append(Item(page_path(sha256, page.content_type), page.body, "claim_page",
                               page.content_type or "application/octet-stream"))
     return items
+
+
+def provider_items(provider: dict[str, Any]) -> list[Item]:
+    """The bundle files of one provider (`provider_record`): each finding whole, and its raw observations."""
+    items = []
+    folder = f"evidence/{safe_name(provider['id'])}"
+    for index, finding in enumerate(provider["checks"]):
+        stem = f"{folder}/{index:04d}-{safe_name(finding['id'])}"
+        items.append(Item(f"{stem}/finding.json", document_bytes(finding), "finding", "application/json"))
+        taken: set[str] = set()
+        for name, kind, data, media in _raw(finding.get("evidence") or {}):
+            path = f"{stem}/{safe_name(name, 120)}{_SUFFIX[kind]}"
+            while path in taken:  # two keys that clean to one name
+                path = path.removesuffix(_SUFFIX[kind]) + "_" + _SUFFIX[kind]
+            taken.add(path)
+            items.append(Item(path, data, kind, media))
+    return items
+
+
+def provider_pages(provider: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """(sha256, URL fetched) of every claim finding of one provider (`provider_record`) that hashed a page."""
+    for finding in provider["checks"]:
+        value = finding.get("value")
+        if str(finding.get("id", "")).startswith("claim.") and isinstance(value, dict) \
+                and isinstance(value.get("sha256"), str):
+            yield value["sha256"], value.get("evidence_url")
 
 
 def missing_pages(audit: Audit, pages: Mapping[str, Page]) -> list[tuple[str, str | None]]:

@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor import __version__
-from auditor.evidence.items import Item, Page, audit_record, bundle_items, document_bytes, missing_pages
-from auditor.findings import Audit
+from auditor.evidence.items import (
+    AUDIT_DOCUMENT,
+    VANTAGE,
+    Item,
+    Page,
+    audit_record,
+    document_bytes,
+    page_path,
+    provider_items,
+    provider_pages,
+    provider_record,
+)
+from auditor.findings import Audit, ProviderResult
+from auditor.jsontext import in_list, part_text, spliced
 
 FORMAT: Literal["auditor.bundle/1"] = "auditor.bundle/1"
 PRUNE_FORMAT: Literal["auditor.prune/1"] = "auditor.prune/1"
@@ -97,21 +110,71 @@ def now_utc() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def manifest_item(item: Item) -> ManifestItem:
+    return ManifestItem(path=item.path, sha256=sha256_hex(item.data), size=len(item.data), kind=item.kind,
+                        media_type=item.media_type)
+
+
 def manifest_items(items: list[Item]) -> list[ManifestItem]:
-    return [ManifestItem(path=i.path, sha256=sha256_hex(i.data), size=len(i.data), kind=i.kind,
-                         media_type=i.media_type) for i in items]
+    return [manifest_item(i) for i in items]
 
 
-def render_manifest(audit: Audit, pages: Mapping[str, Page], previous: str | None, public_key: str) -> bytes:
-    """The manifest of `audit` (read back from the store) chained after `previous`, as the bytes to sign."""
-    record = audit_record(audit)
+def stream_items(header: Audit, providers: Iterable[ProviderResult], pages: Mapping[str, Page],
+                 sink: Callable[[ManifestItem], None]) -> tuple[list[ManifestItem], list[MissingPage]]:
+    """The manifest items of an audit read one provider at a time (`header`: the audit without its providers),
+    the same as `manifest_items(bundle_items(audit, pages))` without holding the audit or its items.
+
+    `sink` receives every item after the first two, in the bundle's order; returned: those first two (the audit
+    document and its vantage, known only once every provider was read) and the missing claim pages."""
+    record = audit_record(header)
+    digest, size = hashlib.sha256(), 0
+    found: dict[str, str | None] = {}
+
+    def provider_texts() -> Iterable[str]:
+        for result in providers:
+            provider = provider_record(result)
+            for item in provider_items(provider):
+                sink(manifest_item(item))
+            for sha, url in provider_pages(provider):
+                found.setdefault(sha, url)
+            yield part_text(provider)
+
+    for chunk in spliced(record, "providers", provider_texts()):
+        data = chunk.encode("utf-8")
+        digest.update(data)
+        size += len(data)
+    for sha in sorted(found):
+        page = pages.get(sha)
+        if page is not None:
+            sink(manifest_item(Item(page_path(sha, page.content_type), page.body, "claim_page",
+                                    page.content_type or "application/octet-stream")))
+    lead = [ManifestItem(path=AUDIT_DOCUMENT, sha256=digest.hexdigest(), size=size, kind="audit",
+                         media_type="application/json"),
+            manifest_item(Item(VANTAGE, document_bytes(record["vantage"]), "vantage", "application/json"))]
+    missing = [MissingPage(sha256=sha, url=url) for sha, url in sorted(found.items()) if sha not in pages]
+    return lead, missing
+
+
+def render_manifest(header: Audit, providers: Iterable[ProviderResult], pages: Mapping[str, Page],
+                    previous: str | None, public_key: str) -> bytes:
+    """The manifest of an audit read back from the store (`header` and its `providers`, streamed) chained after
+    `previous`, as the bytes to sign: what `document_bytes` of the whole `Manifest` gives, built while only the
+    items' JSON (a few hundred bytes each) is held."""
+    rest = io.BytesIO()  # every item after the first two, laid out and separated as the manifest holds them
+
+    def keep(item: ManifestItem) -> None:
+        rest.write((",\n" + in_list(part_text(item.model_dump(mode="json")))).encode("utf-8"))
+
+    lead, missing = stream_items(header, providers, pages, keep)
     manifest = Manifest(
-        format=FORMAT, audit_id=audit.audit_id, started_at=audit.started_at, finished_at=audit.finished_at,
-        complete=audit.complete, profile=audit.profile, tool_version=audit.tool_version, lab=audit.vantage.lab,
-        vantage=record["vantage"], sealed_at=now_utc(), sealed_by=__version__, previous=previous,
-        public_key=public_key, items=manifest_items(bundle_items(audit, pages)),
-        missing=[MissingPage(sha256=sha, url=url) for sha, url in missing_pages(audit, pages)])
-    return document_bytes(manifest.model_dump(mode="json"))
+        format=FORMAT, audit_id=header.audit_id, started_at=header.started_at, finished_at=header.finished_at,
+        complete=header.complete, profile=header.profile, tool_version=header.tool_version,
+        lab=header.vantage.lab, vantage=audit_record(header)["vantage"], sealed_at=now_utc(), sealed_by=__version__,
+        previous=previous, public_key=public_key, items=[], missing=missing)
+    # The two first items, then the others where the list closes: one copy of them, never a list of strings.
+    *opening, closing = spliced(manifest.model_dump(mode="json"), "items",
+                                [part_text(item.model_dump(mode="json")) for item in lead])
+    return b"".join([*(piece.encode("utf-8") for piece in opening), rest.getbuffer(), closing.encode("utf-8")])
 
 
 def render_prune(deleted: list[dict[str, str | None]], previous: str | None, public_key: str) -> bytes:

@@ -11,11 +11,11 @@ reordered or forged (hashes, signatures, `previous`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from auditor.console import warn
-from auditor.evidence.items import Page, bundle_items, claim_pages
+from auditor.evidence.items import Page
 from auditor.evidence.keys import Signer, fingerprint, verify
 from auditor.evidence.manifest import (
     Manifest,
@@ -23,14 +23,14 @@ from auditor.evidence.manifest import (
     ManifestItem,
     PruneRecord,
     compare_items,
-    manifest_items,
     parse_link,
     render_manifest,
     render_prune,
     sha256_hex,
+    stream_items,
 )
 from auditor.evidence.timestamp import TimestampError, stamp
-from auditor.findings import Audit
+from auditor.findings import Audit, ProviderResult
 from auditor.settings import Settings
 from auditor.store import ChainLink, Store
 from auditor.store.sqlite import RenderPrune
@@ -38,9 +38,9 @@ from auditor.store.sqlite import RenderPrune
 MAX_LISTED = 20  # problems listed one by one; beyond, a count
 
 
-def _render(audit: Audit, pages: Mapping[str, tuple[bytes, str | None]], previous: str | None,
-            public_key: str) -> bytes:
-    return render_manifest(audit, {h: Page(b, t) for h, (b, t) in pages.items()}, previous, public_key)
+def _render(header: Audit, providers: Iterator[ProviderResult], pages: Mapping[str, tuple[bytes, str | None]],
+            previous: str | None, public_key: str) -> bytes:
+    return render_manifest(header, providers, {h: Page(b, t) for h, (b, t) in pages.items()}, previous, public_key)
 
 
 def seal(store: Store, audit_id: str, settings: Settings) -> ChainLink:
@@ -75,10 +75,12 @@ def record_prune(settings: Settings) -> tuple[RenderPrune, Signer]:
 
 
 def current_items(store: Store, audit_id: str) -> list[ManifestItem]:
-    """The bundle's items as the store holds the audit now."""
-    audit = store.load_audit(audit_id)
-    stored = store.pages(set(claim_pages(audit)))
-    return manifest_items(bundle_items(audit, {h: Page(b, t) for h, (b, t) in stored.items()}))
+    """The bundle's items as the store holds the audit now (read one provider at a time)."""
+    stored = store.pages(store.page_hashes(audit_id))
+    rest: list[ManifestItem] = []
+    lead, _ = stream_items(store.audit_header(audit_id), store.iter_providers(audit_id),
+                           {h: Page(b, t) for h, (b, t) in stored.items()}, rest.append)
+    return [*lead, *rest]
 
 
 @dataclass

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.findings import Audit
 from auditor.report.clean import NAME_LIMIT, clean
 from auditor.report.i18n import Translator
 from auditor.report.phrases import check_key
 from auditor.report.vantage import vantage_line
-from auditor.vantages import Disagreement, Observation, vantage_disagreements
+from auditor.report.view import ReportView
+from auditor.vantages import Disagreement, Observation
 
 MAX_SHOWN = 8  # addresses or hosts listed per vantage before "…"
 MAX_ITEMS = 60  # disagreements listed in the section; the annex has every finding with its vantage
@@ -74,12 +74,12 @@ def _meaning(d: Disagreement) -> str:
     return f"divergence.means_{d.kind}"
 
 
-def divergence_section(audit: Audit, tr: Translator) -> DivergenceSection | None:
+def divergence_section(view: ReportView, tr: Translator) -> DivergenceSection | None:
     """The section for an audit measured from several vantage points; None for one vantage (no section)."""
+    audit = view.audit
     if len(audit.vantages) < 2:
         return None
-    names = {p.id: p.name for p in audit.providers}
-    found = [d for p in audit.providers for d in vantage_disagreements(p)]
+    names, found = view.names, view.disagreements
     items = [DivergenceItem(provider=clean(names.get(d.provider, d.provider), NAME_LIMIT), about=_about(d, tr),
                             seen=[Seen(clean(o.vantage, NAME_LIMIT), _observed(d, o, tr)) for o in d.seen],
                             meaning=tr.t(_meaning(d)))

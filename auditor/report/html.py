@@ -7,6 +7,7 @@ inserted unescaped are produced by this package itself: the stylesheet read from
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from auditor.findings import Audit
+from auditor.findings import Audit, ProviderResult
 from auditor.report.context import CHANGE_KINDS, ChangeInfo, ReportContext
 from auditor.report.divergence import divergence_section
 from auditor.report.i18n import Translator
@@ -193,7 +194,7 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
     def claim_names(names: list[str]) -> str:
         return ", ".join(tr.t_or(f"claim.{n}", n) for n in names)
 
-    names = {p.id: p.name for p in audit.providers}
+    names = view.names
 
     def phrases(p: ProviderView) -> Phrases:
         return Phrases(tr, ctx, p.id)
@@ -230,7 +231,7 @@ def template_globals(view: ReportView, ctx: ReportContext, tr: Translator,
         "generated": tr.datetime(ctx.generated_at),
         "vantage_line": vantage_line(audit.vantage, tr), "vantage_limits": audit_limits(audit, tr),
         "cover_vantages": cover_vantages(audit, tr),
-        "divergence": divergence_section(audit, tr) if document == "report" else None,
+        "divergence": divergence_section(view, tr) if document == "report" else None,
         "previous_audit_id": clean(ctx.previous_audit_id, NAME_LIMIT) if ctx.previous_audit_id else None,
         "changes": [_clean_change(c, names) for c in ctx.changes or []],
         "t": tr.t, "tn": tr.tn, "t_or": tr.t_or, "number": tr.number, "ordinal": tr.ordinal, "timestamp": tr.timestamp,
@@ -255,6 +256,13 @@ def render_html(audit: Audit, ctx: ReportContext, document: Document = "report")
 
     Raises MissingTranslation when a string is missing from the catalogue, ConfigError for a bad logo.
     """
+    return "".join(html_parts(audit, ctx, document))
+
+
+def html_parts(audit: Audit, ctx: ReportContext, document: Document = "report",
+               providers: Callable[[], Iterable[ProviderResult]] | None = None) -> Iterator[str]:
+    """`render_html` piece by piece, to be written as it is rendered (a bulk campaign's thousands of sheets);
+    `providers`: see `build_view`."""
     tr = Translator(ctx.lang)
-    view = build_view(audit, ctx)
-    return _environment().get_template("report.html.j2").render(**template_globals(view, ctx, tr, document))
+    view = build_view(audit, ctx, providers)
+    return _environment().get_template("report.html.j2").generate(**template_globals(view, ctx, tr, document))

@@ -141,6 +141,11 @@ def _basis(role: dict[str, Any]) -> dict[str, str]:
     return {lang: clean(text, 400) for lang, text in texts.items() if isinstance(text, str) and text.strip()}
 
 
+# The only checks whose `evidence` the report reads (company() and hosting() below; the annex shows all of it): a
+# bulk campaign's report is rendered from its findings read back without the rest of their evidence.
+REPORT_EVIDENCE = frozenset({"jurisdiction.company", "hosting.summary"})
+
+
 def company(p: ProviderResult) -> Company | None:
     f = next((c for c in p.checks if c.id == "jurisdiction.company"), None)
     if f is None or not isinstance(f.value, dict):

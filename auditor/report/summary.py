@@ -68,7 +68,7 @@ def changes_paragraphs(view: ReportView, ctx: ReportContext, tr: Translator) -> 
     out = [tr.t("exec.changes", previous=clean(ctx.previous_audit_id or "", 120),
                 regressions=tr.tn("exec.regressions", counts.get("regression", 0)),
                 improvements=tr.tn("exec.improvements", counts.get("improvement", 0)))]
-    names = {p.id: p.name for p in view.audit.providers}
+    names = view.names
     regressions = [c for c in ctx.changes if c.kind == "regression"]
     out += [tr.t("exec.change_line", provider=clean(names.get(c.provider, c.provider), 120),
                  message=clean(c.message))

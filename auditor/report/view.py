@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from auditor.findings import Audit, CriterionResult, Finding, ProviderResult, Sc
 from auditor.report.clean import EXCERPT_LIMIT, NAME_LIMIT, clean, safe_url
 from auditor.report.context import ReportContext
 from auditor.report.sheet import SheetFacts, sheet_facts
-from auditor.vantages import one_per_check
+from auditor.vantages import Disagreement, one_per_check, vantage_disagreements
 
 # --- statuses and their symbols: meaning is never carried by colour alone --------------------------------
 
@@ -163,6 +163,8 @@ class ReportView:
     criteria_ids: list[str] = field(default_factory=list)
     scored: bool = False
     use_ids: list[str] = field(default_factory=list)  # the uses of the audit's profile, in its order
+    names: dict[str, str] = field(default_factory=dict)  # provider id -> name, as the audit has it
+    disagreements: list[Disagreement] = field(default_factory=list)  # between vantages (several vantages only)
 
 
 def _finding_view(f: Finding) -> FindingView:
@@ -300,22 +302,39 @@ def _references(ctx: ReportContext, used: list[str]) -> list[Reference]:
     return refs
 
 
-def build_view(audit: Audit, ctx: ReportContext) -> ReportView:
-    """Everything the renderers show, computed once."""
+def _rank(p: ProviderResult) -> tuple[str, bool, int, float, str]:
     # Scores compare within a kind: each kind's providers together, in the score's rank order.
-    ordered = sorted(
-        audit.providers,
-        key=lambda p: (p.kind, p.score is None or p.score.rank is None, p.score.rank if p.score else 0,
-                       -(p.score.value if p.score else 0), p.name.casefold()),
-    )
-    use_ids = list(ctx.uses) or list(dict.fromkeys(u.id for p in ordered for u in (p.score.uses if p.score else [])))
-    views = [_provider_view(p, use_ids) for p in ordered]
+    return (p.kind, p.score is None or p.score.rank is None, (p.score.rank or 0) if p.score else 0,
+            -(p.score.value if p.score else 0), p.name.casefold())
+
+
+def build_view(audit: Audit, ctx: ReportContext,
+               providers: Callable[[], Iterable[ProviderResult]] | None = None) -> ReportView:
+    """Everything the renderers show, computed once. `providers`: the audit's providers read afresh at each call
+    (a bulk campaign's, from the store; `audit` is then its header): the view holds their views, not their
+    findings, and never more than one provider's results at a time. Without it, `audit.providers`."""
+    source = providers or (lambda: audit.providers)
+    ranks: dict[str, tuple[str, bool, int, float, str]] = {}
+    scores: dict[str, Score | None] = {}
+    names: dict[str, str] = {}
+    for p in source():
+        ranks[p.id], scores[p.id], names[p.id] = _rank(p), p.score, p.name
+    ordered = sorted(ranks, key=ranks.__getitem__)  # stable: equal ranks keep the audit's order
+    ranked = [score for score in (scores[pid] for pid in ordered) if score is not None]
+    use_ids = list(ctx.uses) or list(dict.fromkeys(u.id for score in ranked for u in score.uses))
+    several = len(audit.vantages) >= 2
+    built: dict[str, ProviderView] = {}
+    disagreements: list[Disagreement] = []
+    for p in source():
+        built[p.id] = _provider_view(p, use_ids)
+        if several:
+            disagreements += vantage_disagreements(p)
+    views = [built[pid] for pid in ordered]
     criteria_ids: list[str] = []
-    for p in ordered:
-        for c in p.score.criteria if p.score else []:
+    for score in ranked:
+        for c in score.criteria:
             if c.id not in criteria_ids:
                 criteria_ids.append(c.id)
-    scored = any(p.score for p in audit.providers)
     all_servers = [s for v in views for s in v.servers]
     kinds = Counter(v.kind for v in views)
     by_kind: dict[str, list[ProviderView]] = {}
@@ -324,5 +343,6 @@ def build_view(audit: Audit, ctx: ReportContext) -> ReportView:
     return ReportView(
         audit=audit, providers=views, by_kind=by_kind, regions=_region_counts(all_servers),
         kinds=dict(sorted(kinds.items())), references=_references(ctx, criteria_ids),
-        criteria_ids=criteria_ids, scored=scored, use_ids=use_ids,
+        criteria_ids=criteria_ids, scored=any(scores.values()), use_ids=use_ids, names=names,
+        disagreements=disagreements,
     )

@@ -4,13 +4,14 @@ the diff module, then the renderers. The renderers themselves stay free of those
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from datetime import datetime
 
 from auditor.errors import ConfigError
-from auditor.findings import Audit
+from auditor.findings import Audit, ProviderResult
 from auditor.report.context import Branding, ReportContext, changes_info, criteria_info, profile_info
-from auditor.report.html import Document, render_html
+from auditor.report.html import Document, html_parts, render_html
 from auditor.report.text import render_markdown
 
 
@@ -43,6 +44,13 @@ def render_audit_html(audit: Audit, lang: str = "fr", *, branding: Branding | No
     """The HTML client report (or its technical annex) with default criteria texts, and the changes since
     `previous` when given."""
     return render_html(audit, default_context(audit, lang, branding=branding, previous=previous), document)
+
+
+def audit_html_parts(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,
+                     providers: Callable[[], Iterable[ProviderResult]] | None = None) -> Iterator[str]:
+    """`render_audit_html`'s report piece by piece, of an audit whose `providers` are read afresh at each call
+    (a bulk campaign's, from the store; see `build_view`)."""
+    return html_parts(audit, default_context(audit, lang, branding=branding), "report", providers)
 
 
 def render_audit_markdown(audit: Audit, lang: str = "fr", *, branding: Branding | None = None,

@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,7 +71,9 @@ class Signer(Protocol):
 
 
 # The render callbacks of `seal_audit` and `prune` build a link's body from what is stored, under the write lock.
-RenderManifest = Callable[[Audit, dict[str, tuple[bytes, str | None]], "str | None", str], bytes]
+# A manifest is rendered from the audit's header and its providers streamed one at a time (bounded memory).
+RenderManifest = Callable[[Audit, Iterator[ProviderResult], dict[str, tuple[bytes, str | None]], "str | None", str],
+                          bytes]
 RenderPrune = Callable[[list[dict[str, str | None]], "str | None", str], bytes]
 _LINK_COLUMNS = "seq, kind, audit_id, body, hash, signature, public_key, timestamp"
 
@@ -421,47 +423,93 @@ class Store:
             return self._load(self.resolve_id(audit_id), profile)
 
     def _load(self, full_id: str, profile: str | None) -> Audit:
+        header = self._header(full_id, profile)
+        return header.model_copy(update={"providers": list(self._providers(full_id, header.profile))})
+
+    def _header(self, full_id: str, profile: str | None) -> Audit:
+        """The audit without its providers (`providers` is set, to [], as a loaded audit's is)."""
         row = self._db.execute(
             "SELECT schema, started_at, finished_at, complete, profile, tool_version, vantage, vantages"
             " FROM audits WHERE id = ?",
             (full_id,),
         ).fetchone()
         schema, started_at, finished_at, complete, audit_profile, tool_version, vantage, vantages = row
-        profile = profile or audit_profile
-        scores = {
-            pid: json.loads(body)
-            for pid, body in self._db.execute(
-                "SELECT provider_id, body FROM scores WHERE audit_id = ? AND profile = ?", (full_id, profile)
-            )
-        }
-        providers: dict[str, dict[str, Any]] = {}
-        for pid, name, kind in self._db.execute(
-            "SELECT provider_id, name, kind FROM providers WHERE audit_id = ? ORDER BY position", (full_id,)
-        ):
-            providers[pid] = {"id": pid, "name": name, "kind": kind, "score": scores.get(pid), "checks": []}
-        for pid, check_id, subject, target, status, value, summary, evidence, measured_from in self._db.execute(
-            "SELECT f.provider_id, f.check_id, f.subject, f.target, f.status, f.value, f.summary, e.body,"
-            " f.vantage"
-            " FROM findings AS f LEFT JOIN evidence AS e ON e.hash = f.evidence_hash"
-            " WHERE f.audit_id = ? ORDER BY f.provider_id, f.position",
-            (full_id,),
-        ):
-            providers[pid]["checks"].append(
-                {
-                    "id": check_id, "subject": subject, "target": target, "status": status,
-                    "value": json.loads(value), "summary": summary,
-                    "evidence": json.loads(evidence) if evidence is not None else {},
-                    **({"vantage": measured_from} if measured_from is not None else {}),
-                }
-            )
         return Audit.model_validate(
             {
                 "schema": schema, "audit_id": full_id, "started_at": started_at, "finished_at": finished_at,
-                "complete": bool(complete), "tool_version": tool_version, "profile": profile,
-                "vantage": json.loads(vantage), "vantages": json.loads(vantages),
-                "providers": list(providers.values()),
+                "complete": bool(complete), "tool_version": tool_version, "profile": profile or audit_profile,
+                "vantage": json.loads(vantage), "vantages": json.loads(vantages), "providers": [],
             }
         )
+
+    def _providers(self, full_id: str, profile: str, order: list[str] | None = None,
+                   evidence: Container[str] | None = None) -> Iterator[ProviderResult]:
+        """The audit's providers one at a time (stored order, or `order`'s ids), each with its findings and its
+        score under `profile`: what a campaign's end phase reads without holding the whole audit. `evidence`:
+        the check ids whose evidence is read (None: all; the others' is `{}`, for a reader that needs no more)."""
+        ids = order if order is not None else [str(r[0]) for r in self._db.execute(
+            "SELECT provider_id FROM providers WHERE audit_id = ? ORDER BY position", (full_id,))]
+        for pid in ids:
+            row = self._db.execute("SELECT name, kind FROM providers WHERE audit_id = ? AND provider_id = ?",
+                                   (full_id, pid)).fetchone()
+            if row is None:
+                raise ConfigError(f"{self.path}: no provider {pid} in audit {full_id}")
+            score = self._db.execute("SELECT body FROM scores WHERE audit_id = ? AND provider_id = ? AND profile = ?",
+                                     (full_id, pid, profile)).fetchone()
+            checks = [
+                {
+                    "id": check_id, "subject": subject, "target": target, "status": status,
+                    "value": json.loads(value), "summary": summary,
+                    "evidence": json.loads(body) if body is not None and (evidence is None or check_id in evidence)
+                    else {},
+                    **({"vantage": measured_from} if measured_from is not None else {}),
+                }
+                for check_id, subject, target, status, value, summary, body, measured_from in self._db.execute(
+                    "SELECT f.check_id, f.subject, f.target, f.status, f.value, f.summary, e.body, f.vantage"
+                    " FROM findings AS f LEFT JOIN evidence AS e ON e.hash = f.evidence_hash"
+                    " WHERE f.audit_id = ? AND f.provider_id = ? ORDER BY f.position",
+                    (full_id, pid),
+                )
+            ]
+            yield ProviderResult.model_validate(
+                {"id": pid, "name": row[0], "kind": row[1], "score": json.loads(score[0]) if score else None,
+                 "checks": checks})
+
+    def iter_pairs(self, before_id: str, after_id: str
+                   ) -> Iterator[tuple[ProviderResult | None, ProviderResult]]:
+        """Each provider of `after_id` (stored order) with the same provider in `before_id` (None when absent),
+        one pair at a time in one read snapshot: a diff of two campaigns without holding either."""
+        before, after = self.resolve_id(before_id), self.resolve_id(after_id)
+        with self._read():
+            old_profile, new_profile = self._header(before, None).profile, self._header(after, None).profile
+            known = self._provider_names(before)
+            for new in self._providers(after, new_profile):
+                old = next(self._providers(before, old_profile, [new.id])) if new.id in known else None
+                yield old, new
+
+    def _provider_names(self, full_id: str) -> dict[str, str]:
+        return {str(pid): str(name) for pid, name in self._db.execute(
+            "SELECT provider_id, name FROM providers WHERE audit_id = ? ORDER BY position", (full_id,))}
+
+    @_reported
+    def provider_names(self, audit_id: str) -> dict[str, str]:
+        """id -> name of the audit's providers, in stored order."""
+        return self._provider_names(self.resolve_id(audit_id))
+
+    @_reported
+    def audit_header(self, audit_id: str | None = None) -> Audit:
+        """`load_audit` without the providers (see `iter_providers`)."""
+        return self._header(self.resolve_id(audit_id), None)
+
+    def iter_providers(self, audit_id: str, order: list[str] | None = None,
+                       evidence: Container[str] | None = None) -> Iterator[ProviderResult]:
+        """A stored audit's providers one at a time, in one read snapshot (stored order, or the ids of `order`;
+        `evidence`: see `_providers`): memory follows one provider, not the audit. Consume it whole (the
+        snapshot ends with it)."""
+        full_id = self.resolve_id(audit_id)
+        with self._read():
+            header = self._header(full_id, None)
+            yield from self._providers(full_id, header.profile, order, evidence)
 
     @_reported
     def latest_incomplete(self, provider_ids: set[str]) -> str | None:
@@ -589,6 +637,11 @@ class Store:
                 found.add(sha)
         return found
 
+    @_reported
+    def page_hashes(self, audit_id: str) -> set[str]:
+        """The claim pages the findings of one audit name."""
+        return self._page_hashes(self._db, self.resolve_id(audit_id))
+
     def integrity_check(self) -> str:
         """"ok", or the problems SQLite reports (page-level integrity, then broken foreign keys)."""
         try:
@@ -681,10 +734,11 @@ class Store:
             if not complete:
                 raise ConfigError(f"{self.path}: audit {full_id} is incomplete (its scan was interrupted): "
                                   "there is nothing final to seal")
-            audit = self._load(full_id, None)
+            header = self._header(full_id, None)
             stored = self._pages(db, self._page_hashes(db, full_id))
             return self._append_link(db, "audit", full_id,
-                                     lambda prev: render(audit, stored, prev, signer.public_hex), signer)
+                                     lambda prev: render(header, self._providers(full_id, header.profile), stored,
+                                                         prev, signer.public_hex), signer)
 
     @staticmethod
     def _link(db: sqlite3.Connection, audit_id: str) -> ChainLink | None:
