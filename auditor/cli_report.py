@@ -120,19 +120,19 @@ def report(
     output: Annotated[Path | None, typer.Option(help="Write here (default: reports/<audit-id>-<profile>-"
                                                      "<lang>.<ext>).")] = None,
     firm: Annotated[str | None, typer.Option(help="Who the report is from (the DPO's firm), on the cover "
-                                                   "([report] firm).")] = None,
-    client: Annotated[str | None, typer.Option(help="Who the report is for, on the cover ([report] client).")]
+                                                   "(\\[report] firm).")] = None,
+    client: Annotated[str | None, typer.Option(help="Who the report is for, on the cover (\\[report] client).")]
     = None,
-    logo: Annotated[Path | None, typer.Option(help="PNG or JPEG logo for the cover, at most 512 KiB ([report] "
+    logo: Annotated[Path | None, typer.Option(help="PNG or JPEG logo for the cover, at most 512 KiB (\\[report] "
                                                    "logo).")] = None,
     author: Annotated[str | None, typer.Option(help="The report's author, on the cover and the sign-off page "
-                                                    "([report] author).")] = None,
+                                                    "(\\[report] author).")] = None,
     report_version: Annotated[str | None, typer.Option("--report-version", help="The report's own version, e.g. "
-                                                       "1.0 ([report] version).")] = None,
+                                                       "1.0 (\\[report] version).")] = None,
     controller: Annotated[str | None, typer.Option(help="Who authorised the distribution: the controller, not the "
-                                                        "DPO ([report] controller).")] = None,
+                                                        "DPO (\\[report] controller).")] = None,
     distribution: Annotated[list[str] | None, typer.Option(help="A recipient the controller authorised; repeat "
-                                                                "for each ([report] distribution).")] = None,
+                                                                "for each (\\[report] distribution).")] = None,
     annex: Annotated[bool, typer.Option("--annex/--no-annex", help="Also write the technical annex (raw evidence) "
                                         "next to an html, pdf or md report: <name>-annex.<ext>.")] = True,
     reports_dir: Annotated[Path | None, typer.Option(help="Where reports go by default (reports/).")] = None,
@@ -142,7 +142,7 @@ def report(
     """Render a stored audit (HTML, PDF, Markdown, CSV or JSON) with the changes since the previous audit.
 
     An html, pdf or md report comes with its technical annex (<name>-annex.<ext>); one path per line is printed,
-    the report first. Branding and distribution come from the flags, else the config file's [report] table.
+    the report first. Branding and distribution come from the flags, else the config file's \\[report] table.
     """
     try:
         chosen = check_format(fmt)

@@ -32,10 +32,18 @@ def auditor(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.Com
 
 @pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["demo", "--help"], ["lab", "serve", "--help"],
                                   ["catalog", "check", "--help"], ["report", "--help"], ["history", "--help"],
-                                  ["diff", "--help"], ["prune", "--help"], ["lab", "--help"], ["catalog", "--help"]])
+                                  ["diff", "--help"], ["prune", "--help"], ["lab", "--help"], ["catalog", "--help"],
+                                  ["worker", "--help"], ["evidence", "--help"], ["register", "--help"]])
 def test_help_everywhere(args: list[str]) -> None:
     result = auditor(*args)
     assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_help_shows_config_table_names() -> None:
+    """Rich reads "[report]" as markup and dropped it from the help ("the config file's  table")."""
+    result = auditor("report", "--help")
+    text = " ".join(result.stdout.split())
+    assert "[report] table" in text and "( firm)" not in text and "file's table" not in text
 
 
 def test_version() -> None:
