@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import stat
@@ -26,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditor.errors import ConfigError
+from auditor.store.evidence import canonical_json
 
 UNIT_LABEL = b"auditor/unit/1\n"
 REPORT_LABEL = b"auditor/report/1\n"
@@ -65,7 +65,7 @@ def unit_id(provider_id: str, vantage: str | None) -> str:
 
 
 def canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(body).encode()
 
 
 def _mac(key: bytes, label: bytes, body: dict[str, Any]) -> str:
